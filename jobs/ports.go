@@ -1,0 +1,62 @@
+package jobs
+
+import (
+	"context"
+	"time"
+)
+
+// SheetReader reads the Operaciones sheet. Implementations must honour ctx (its deadline is
+// the reconcile job's) in every request and retry.
+type SheetReader interface {
+	Read(ctx context.Context) (Snapshot, error)
+}
+
+// Lock is a lock key's current value, parsed where it has the backend's format.
+type Lock struct {
+	Value    string
+	WorkerID int       // 0 when the value does not start with "{id}:"
+	At       time.Time // the value's timestamp; zero when unparseable
+}
+
+// RestoreRequest is everything the atomic restore step needs to decide and write.
+type RestoreRequest struct {
+	Tag        string
+	WorkerID   int
+	OccupiedAt time.Time // written into the value in TIMEZONE's wall clock
+	SnapshotAt time.Time // Snapshot.ReadAt of the reconcile that planned this restore
+	Now        time.Time
+	MaxAge     time.Duration // MAX_LOCK_AGE
+	Staleness  time.Duration // RESTORE_MAX_STALENESS
+	Settle     time.Duration // RELEASE_SETTLE
+}
+
+// LockStore is the lock keyspace in Redis.
+type LockStore interface {
+	// Locks returns the current locks of the given tags (absent tags are absent from the map),
+	// in as few round trips as possible.
+	Locks(ctx context.Context, tags []string) (map[string]Lock, error)
+	// AllLocks scans every lock key (for the orphan report).
+	AllLocks(ctx context.Context) (map[string]Lock, error)
+	// Restore runs the atomic decide-and-write step.
+	Restore(ctx context.Context, req RestoreRequest) (RestoreOutcome, error)
+	// DeleteIfValue deletes the lock of tag only while it still holds value (compare-and-delete).
+	DeleteIfValue(ctx context.Context, tag, value string) (bool, error)
+}
+
+// RestoreOutcome is the decision of one restore.
+type RestoreOutcome string
+
+const (
+	OutcomeRestored         RestoreOutcome = "restored"
+	OutcomeAlreadyLocked    RestoreOutcome = "already_locked"
+	OutcomeHolderMismatch   RestoreOutcome = "holder_mismatch"
+	OutcomeRecentlyReleased RestoreOutcome = "recently_released"
+	OutcomeStaleSnapshot    RestoreOutcome = "stale_snapshot"
+	OutcomeTooOld           RestoreOutcome = "too_old"
+)
+
+// RestoreOutcomes lists every outcome, in report order.
+var RestoreOutcomes = []RestoreOutcome{
+	OutcomeRestored, OutcomeAlreadyLocked, OutcomeHolderMismatch,
+	OutcomeRecentlyReleased, OutcomeStaleSnapshot, OutcomeTooOld,
+}
