@@ -3,6 +3,8 @@ package jobs
 import (
 	"context"
 	"time"
+
+	"github.com/hibiken/asynq"
 )
 
 // SheetReader reads the Operaciones sheet. Implementations must honour ctx (its deadline is
@@ -60,3 +62,29 @@ var RestoreOutcomes = []RestoreOutcome{
 	OutcomeRestored, OutcomeAlreadyLocked, OutcomeHolderMismatch,
 	OutcomeRecentlyReleased, OutcomeStaleSnapshot, OutcomeTooOld,
 }
+
+// RunStore keeps what runs leave behind for people and for `enqueue --wait`.
+type RunStore interface {
+	SaveReport(ctx context.Context, report []byte) error
+	// AddTally counts one restore outcome (or "failed") against the run that queued it.
+	AddTally(ctx context.Context, runID, field string, n int64) error
+}
+
+// Queue is where the reconcile pushes restore tasks (an *asynq.Client) and how it looks at a
+// TaskID that is already taken (an *asynq.Inspector).
+type Queue interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
+	DeleteTask(queue, id string) error
+}
+
+// Observer receives what metrics need. Nil-safe use goes through observe().
+type Observer interface {
+	RunFinished(trigger, outcome string, took time.Duration, report *Report)
+	RestoreFinished(outcome RestoreOutcome)
+}
+
+type noObserver struct{}
+
+func (noObserver) RunFinished(string, string, time.Duration, *Report) {}
+func (noObserver) RestoreFinished(RestoreOutcome)                     {}

@@ -1,0 +1,94 @@
+package jobs
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestMakePlan(t *testing.T) {
+	now := time.Date(2026, 5, 13, 12, 0, 0, 0, santiago)
+	hourAgo := now.Add(-time.Hour)
+	rows := []Row{
+		{Number: 2, Tag: "MISSING", Holder: "MR(93)", DateState: DateValid, OccupiedAt: hourAgo},
+		{Number: 3, Tag: "LOCKED", Holder: "MR(93)", DateState: DateValid, OccupiedAt: hourAgo},
+		{Number: 4, Tag: "OTHER", Holder: "JP(7)", DateState: DateValid, OccupiedAt: hourAgo},
+		{Number: 5, Tag: "FREE", Holder: "DISPONIBLE"},
+		{Number: 6, Tag: "OLD", Holder: "MR(93)", DateState: DateValid, OccupiedAt: now.Add(-25 * time.Hour)},
+		{Number: 7, Tag: "BAD", Holder: "nobody"},
+	}
+	locks := map[string]Lock{
+		"LOCKED": {Value: "93:u:x", WorkerID: 93},
+		"OTHER":  {Value: "8:u:x", WorkerID: 8},
+		"FREE":   {Value: "1:u:x", WorkerID: 1},
+		"GONE":   {Value: "2:u:x", WorkerID: 2},
+		"OLD":    {Value: "93:u:x", WorkerID: 93}, // the sheet still says taken: not an orphan
+		"BAD":    {Value: "3:u:x", WorkerID: 3},   // idem
+	}
+	p := MakePlan(rows, locks, now, DefaultRules, nil)
+	r := p.Report
+	if len(p.Restores) != 1 || p.Restores[0].Tag != "MISSING" || r.Missing != 1 {
+		t.Fatalf("restores %+v missing %d, want only MISSING", p.Restores, r.Missing)
+	}
+	if r.AlreadyLocked != 1 || r.HolderMismatch != 1 || r.Free != 1 || r.TooOld != 1 ||
+		r.InvalidHolder != 1 || r.Candidate != 3 || r.Rows != 6 {
+		t.Fatalf("counts wrong: %+v", r)
+	}
+	if r.OrphanLocks != 2 || p.Orphans[0].Tag != "FREE" || p.Orphans[1].Tag != "GONE" {
+		t.Fatalf("orphans %+v, want FREE and GONE", p.Orphans)
+	}
+	classes := map[string]bool{}
+	for _, pr := range r.Problems {
+		classes[pr.Class] = true
+	}
+	if !classes["holder_mismatch"] || !classes["invalid_holder"] || len(r.Problems) != 2 {
+		t.Fatalf("problems %+v, want holder_mismatch and invalid_holder", r.Problems)
+	}
+}
+
+func TestMakePlanScope(t *testing.T) {
+	now := time.Date(2026, 5, 13, 12, 0, 0, 0, santiago)
+	rows := []Row{
+		{Number: 2, Tag: "A", Holder: "MR(93)", DateState: DateValid, OccupiedAt: now},
+		{Number: 3, Tag: "B", Holder: "MR(93)", DateState: DateValid, OccupiedAt: now},
+	}
+	p := MakePlan(rows, map[string]Lock{"Z": {Value: "1:u:x"}}, now, DefaultRules, Scope{"B"})
+	if p.Report.Rows != 1 || len(p.Restores) != 1 || p.Restores[0].Tag != "B" {
+		t.Fatalf("scoped plan %+v, want only B", p)
+	}
+	if len(p.Orphans) != 0 {
+		t.Fatalf("a scoped plan must not report orphans: %+v", p.Orphans)
+	}
+}
+
+func TestMakePlanProblemsCapped(t *testing.T) {
+	now := time.Now()
+	var rows []Row
+	for i := range 120 {
+		rows = append(rows, Row{Number: i + 2, Tag: fmt.Sprint("T", i), Holder: "no id"})
+	}
+	r := MakePlan(rows, nil, now, DefaultRules, nil).Report
+	if len(r.Problems) != MaxProblems || r.ProblemsTotal != 120 || r.InvalidHolder != 120 {
+		t.Fatalf("problems %d total %d invalid %d", len(r.Problems), r.ProblemsTotal, r.InvalidHolder)
+	}
+}
+
+func TestRestoreTaskID(t *testing.T) {
+	at := time.Date(2026, 5, 13, 11, 33, 48, 0, santiago)
+	p := RestorePayload{Tag: "T", Holder: "MR(93)", OccupiedAt: at, RunID: "a", SnapshotAt: at}
+	q := p
+	q.RunID, q.SnapshotAt = "b", at.Add(time.Minute)
+	if RestoreTaskID(p, false) != RestoreTaskID(q, false) {
+		t.Fatal("two runs seeing the same occupation must share the TaskID")
+	}
+	r := p
+	r.OccupiedAt = at.Add(time.Second)
+	if RestoreTaskID(p, false) == RestoreTaskID(r, false) {
+		t.Fatal("a new occupation must get a new TaskID")
+	}
+	m1, m2 := p, p
+	m2.OccupiedAt = at.Add(time.Hour)
+	if RestoreTaskID(m1, true) != RestoreTaskID(m2, true) {
+		t.Fatal("rows without a date are stamped with now; their TaskID must not depend on it")
+	}
+}

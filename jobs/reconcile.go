@@ -1,0 +1,243 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+)
+
+// Reconciler handles reconcile:run: read the sheet once, plan, push one restore per missing
+// lock, report. It is level-triggered: running it any number of times, in any order, converges
+// on the same locks, because every write is decided again by the atomic restore step.
+type Reconciler struct {
+	Sheet           SheetReader
+	Locks           LockStore
+	Runs            RunStore
+	Queue           Queue // may be nil for Plan-only use
+	Rules           Rules
+	RestoreDeadline time.Duration
+	OrphanCleanup   bool
+	Log             *slog.Logger
+	Observer        Observer
+	Now             func() time.Time // nil: time.Now
+
+	// EnqueueWorkers bounds concurrent enqueues (one Redis round trip each); 0 means 8.
+	EnqueueWorkers int
+}
+
+// Plan reads the sheet and the locks and returns the plan, writing nothing anywhere. The
+// report's run metadata is filled in except RunID and Trigger.
+func (r *Reconciler) Plan(ctx context.Context, scope Scope) (Plan, error) {
+	started := r.now()
+	snap, err := r.Sheet.Read(ctx)
+	if err != nil {
+		return Plan{}, fmt.Errorf("read sheet: %w", err)
+	}
+	locks, err := r.currentLocks(ctx, snap.Rows, scope)
+	if err != nil {
+		return Plan{}, err
+	}
+	plan := MakePlan(snap.Rows, locks, r.now(), r.Rules, scope)
+	plan.Report.Spools = scope
+	plan.Report.StartedAt = started
+	plan.Report.SnapshotAt = snap.ReadAt
+	plan.Report.SheetsRequests = snap.Requests
+	return plan, nil
+}
+
+// currentLocks reads every lock for a full scope (orphans need them all) and only the scope's
+// tags otherwise.
+func (r *Reconciler) currentLocks(ctx context.Context, rows []Row, scope Scope) (map[string]Lock, error) {
+	if scope.full() {
+		locks, err := r.Locks.AllLocks(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan locks: %w", err)
+		}
+		return locks, nil
+	}
+	locks, err := r.Locks.Locks(ctx, scope)
+	if err != nil {
+		return nil, fmt.Errorf("read locks of %d spools: %w", len(scope), err)
+	}
+	return locks, nil
+}
+
+// ProcessTask implements asynq.Handler for reconcile:run.
+func (r *Reconciler) ProcessTask(ctx context.Context, task *asynq.Task) error {
+	var p ReconcilePayload
+	if err := json.Unmarshal(task.Payload(), &p); err != nil {
+		return fmt.Errorf("decode reconcile payload: %v: %w", err, asynq.SkipRetry)
+	}
+	runID, ok := asynq.GetTaskID(ctx)
+	if !ok {
+		runID = uuid.NewString()
+	}
+	report, err := r.Run(ctx, runID, p)
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+		r.log().Error("reconcile failed", "run_id", runID, "trigger", p.Trigger, "err", err)
+	}
+	r.observer().RunFinished(p.Trigger, outcome, time.Since(p.RequestedAt), report)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(report)
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	if w := task.ResultWriter(); w != nil {
+		if _, err := w.Write(body); err != nil {
+			r.log().Warn("write report as task result", "run_id", runID, "err", err)
+		}
+	}
+	if err := r.Runs.SaveReport(ctx, body); err != nil {
+		r.log().Warn("save last report", "run_id", runID, "err", err)
+	}
+	return nil
+}
+
+// Run is one reconcile: plan, then act on the plan unless it is a dry run. On error the report
+// so far is returned too (nil if the plan itself failed).
+func (r *Reconciler) Run(ctx context.Context, runID string, p ReconcilePayload) (*Report, error) {
+	plan, err := r.Plan(ctx, Scope(p.Spools))
+	if err != nil {
+		return nil, err
+	}
+	rep := &plan.Report
+	rep.RunID, rep.Trigger, rep.DryRun = runID, p.Trigger, p.DryRun
+	if !p.DryRun {
+		if err := r.enqueueRestores(ctx, plan.Restores, rep); err != nil {
+			return rep, err
+		}
+		if r.OrphanCleanup {
+			r.deleteExpiredOrphans(ctx, plan.Orphans, rep)
+		}
+	}
+	rep.FinishedAt = r.now()
+	r.logReport(rep)
+	return rep, nil
+}
+
+// enqueueRestores pushes one restore per missing lock, several at a time. Tasks already
+// queued stay queued when the deadline cuts the run short; the retry queues the rest.
+func (r *Reconciler) enqueueRestores(ctx context.Context, restores []Classified, rep *Report) error {
+	workers := r.EnqueueWorkers
+	if workers <= 0 {
+		workers = 8
+	}
+	work := make(chan Classified)
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	for range min(workers, len(restores)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				res, err := r.enqueueOne(ctx, c, rep)
+				mu.Lock()
+				switch {
+				case err != nil && firstErr == nil:
+					firstErr = err
+				case err == nil && res == enqueued:
+					rep.Enqueued++
+				case err == nil:
+					rep.AlreadyQueued++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, c := range restores {
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed || ctx.Err() != nil {
+			break
+		}
+		work <- c
+	}
+	close(work)
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = fmt.Errorf("enqueue restores: %w", ctx.Err())
+	}
+	return firstErr
+}
+
+func (r *Reconciler) enqueueOne(ctx context.Context, c Classified, rep *Report) (enqueueResult, error) {
+	p := RestorePayload{
+		Tag: c.Tag, Holder: strings.TrimSpace(c.Holder), WorkerID: c.WorkerID,
+		OccupiedAt: c.OccupiedAt, SnapshotAt: rep.SnapshotAt, Row: c.Number,
+		RunID: rep.RunID, Trigger: rep.Trigger,
+	}
+	task, err := NewRestoreTask(p, r.RestoreDeadline, c.Warning == WarnMissingDate)
+	if err != nil {
+		return 0, err
+	}
+	return enqueueRestore(ctx, r.Queue, task, RestoreTaskID(p, c.Warning == WarnMissingDate))
+}
+
+// deleteExpiredOrphans removes orphan locks older than MAX_LOCK_AGE, each only if it still
+// holds the value that was read (compare-and-delete). Failures are logged, not fatal.
+func (r *Reconciler) deleteExpiredOrphans(ctx context.Context, orphans []Orphan, rep *Report) {
+	now := r.now()
+	for _, o := range orphans {
+		if !OrphanExpired(o, now, r.Rules.MaxLockAge) {
+			continue
+		}
+		deleted, err := r.Locks.DeleteIfValue(ctx, o.Tag, o.Lock.Value)
+		if err != nil {
+			r.log().Warn("delete orphan lock", "tag", o.Tag, "err", err)
+			continue
+		}
+		if deleted {
+			rep.OrphansDeleted++
+		}
+	}
+}
+
+func (r *Reconciler) logReport(rep *Report) {
+	r.log().Info("reconcile finished",
+		"run_id", rep.RunID, "trigger", rep.Trigger, "dry_run", rep.DryRun, "rows", rep.Rows,
+		"candidate", rep.Candidate, "missing", rep.Missing, "enqueued", rep.Enqueued,
+		"already_queued", rep.AlreadyQueued, "already_locked", rep.AlreadyLocked,
+		"holder_mismatch", rep.HolderMismatch, "too_old", rep.TooOld, "free", rep.Free,
+		"invalid_tag", rep.InvalidTag, "invalid_holder", rep.InvalidHolder,
+		"invalid_date", rep.InvalidDate, "duplicate_tag", rep.DuplicateTag,
+		"missing_date", rep.MissingDate, "future_date", rep.FutureDate,
+		"orphan_locks", rep.OrphanLocks, "orphans_deleted", rep.OrphansDeleted,
+		"problems", rep.ProblemsTotal, "sheets_requests", rep.SheetsRequests,
+		"took_ms", rep.FinishedAt.Sub(rep.StartedAt).Milliseconds())
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Reconciler) log() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.Default()
+}
+
+func (r *Reconciler) observer() Observer {
+	if r.Observer != nil {
+		return r.Observer
+	}
+	return noObserver{}
+}

@@ -1,0 +1,94 @@
+package jobs
+
+import "time"
+
+// MaxProblems bounds the problem list of a report; the counts stay exact.
+const MaxProblems = 50
+
+// Problem is one reported row.
+type Problem struct {
+	Row    int    `json:"row"`
+	Tag    string `json:"tag"`
+	Class  string `json:"class"`
+	Detail string `json:"detail"`
+}
+
+// Report is what one reconcile did. It is the reconcile task's result (visible in asynqmon),
+// one log line, and the value of reconciler:last_report.
+type Report struct {
+	RunID      string    `json:"run_id"`
+	Trigger    string    `json:"trigger"`
+	Spools     []string  `json:"spools,omitempty"` // scope of a targeted run; empty = full
+	DryRun     bool      `json:"dry_run"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	SnapshotAt time.Time `json:"snapshot_at"`
+	Rows       int       `json:"rows"`
+
+	Free          int `json:"free"`
+	Candidate     int `json:"candidate"`
+	TooOld        int `json:"too_old"`
+	InvalidTag    int `json:"invalid_tag"`
+	InvalidHolder int `json:"invalid_holder"`
+	InvalidDate   int `json:"invalid_date"`
+	DuplicateTag  int `json:"duplicate_tag"`
+	MissingDate   int `json:"missing_date"`
+	FutureDate    int `json:"future_date"`
+
+	Missing        int `json:"missing"`
+	Enqueued       int `json:"enqueued"`
+	AlreadyQueued  int `json:"already_queued"`
+	AlreadyLocked  int `json:"already_locked"`
+	HolderMismatch int `json:"holder_mismatch"`
+	OrphanLocks    int `json:"orphan_locks"`
+	OrphansDeleted int `json:"orphans_deleted"`
+
+	SheetsRequests int       `json:"sheets_requests"`
+	Problems       []Problem `json:"problems"`
+	ProblemsTotal  int       `json:"problems_total"`
+}
+
+// InSync says whether Redis already matched the sheet when the run looked.
+func (r *Report) InSync() bool { return r.Missing == 0 }
+
+func (r *Report) count(c Classified) {
+	switch c.Class {
+	case ClassFree:
+		r.Free++
+	case ClassCandidate:
+		r.Candidate++
+	case ClassTooOld:
+		r.TooOld++
+	case ClassInvalidTag:
+		r.InvalidTag++
+	case ClassInvalidHolder:
+		r.InvalidHolder++
+	case ClassInvalidDate:
+		r.InvalidDate++
+	case ClassDuplicateTag:
+		r.DuplicateTag++
+	}
+	switch c.Warning {
+	case WarnMissingDate:
+		r.MissingDate++
+	case WarnFutureDate:
+		r.FutureDate++
+	}
+}
+
+func (r *Report) addProblem(p Problem) {
+	r.ProblemsTotal++
+	if len(r.Problems) < MaxProblems {
+		r.Problems = append(r.Problems, p)
+	}
+}
+
+// ClassCounts returns the per-class and per-warning counts by name (for metrics and logs).
+func (r *Report) ClassCounts() map[string]int {
+	return map[string]int{
+		string(ClassFree): r.Free, string(ClassCandidate): r.Candidate, string(ClassTooOld): r.TooOld,
+		string(ClassInvalidTag): r.InvalidTag, string(ClassInvalidHolder): r.InvalidHolder,
+		string(ClassInvalidDate): r.InvalidDate, string(ClassDuplicateTag): r.DuplicateTag,
+		string(WarnMissingDate): r.MissingDate, string(WarnFutureDate): r.FutureDate,
+	}
+}

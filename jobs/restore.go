@@ -1,0 +1,96 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// TallyFailed is the tally field counting restores that failed for good (retries exhausted).
+const TallyFailed = "failed"
+
+// Restorer handles lock:restore: one atomic decide-and-write per task, so running a restore
+// twice, late, or next to the backend never overwrites a lock.
+type Restorer struct {
+	Locks     LockStore
+	Runs      RunStore
+	Rules     Rules
+	Staleness time.Duration // RESTORE_MAX_STALENESS
+	Settle    time.Duration // RELEASE_SETTLE
+	Log       *slog.Logger
+	Observer  Observer
+	Now       func() time.Time
+}
+
+// ProcessTask implements asynq.Handler for lock:restore.
+func (r *Restorer) ProcessTask(ctx context.Context, task *asynq.Task) error {
+	var p RestorePayload
+	if err := json.Unmarshal(task.Payload(), &p); err != nil {
+		return fmt.Errorf("decode restore payload: %v: %w", err, asynq.SkipRetry)
+	}
+	now := time.Now()
+	if r.Now != nil {
+		now = r.Now()
+	}
+	outcome, err := r.Locks.Restore(ctx, RestoreRequest{
+		Tag: p.Tag, WorkerID: p.WorkerID, OccupiedAt: p.OccupiedAt, SnapshotAt: p.SnapshotAt,
+		Now: now, MaxAge: r.Rules.MaxLockAge, Staleness: r.Staleness, Settle: r.Settle,
+	})
+	if err != nil {
+		return fmt.Errorf("restore lock of %q: %w", p.Tag, err)
+	}
+	r.observer().RestoreFinished(outcome)
+	level := slog.LevelInfo
+	if outcome == OutcomeHolderMismatch {
+		level = slog.LevelWarn
+	}
+	r.log().Log(ctx, level, "restore", "tag", p.Tag, "outcome", string(outcome), "holder", p.Holder,
+		"row", p.Row, "run_id", p.RunID, "trigger", p.Trigger)
+	if body, err := json.Marshal(RestoreResult{Tag: p.Tag, Outcome: outcome, RunID: p.RunID}); err == nil {
+		if w := task.ResultWriter(); w != nil {
+			_, _ = w.Write(body)
+		}
+	}
+	if p.RunID != "" {
+		if err := r.Runs.AddTally(ctx, p.RunID, string(outcome), 1); err != nil {
+			r.log().Warn("count restore outcome", "tag", p.Tag, "run_id", p.RunID, "err", err)
+		}
+	}
+	return nil
+}
+
+// HandleError is the server's asynq.ErrorHandler: when a restore has used up its retries it
+// is counted as failed against its run, so `enqueue --wait` ends instead of waiting forever.
+func (r *Restorer) HandleError(ctx context.Context, task *asynq.Task, err error) {
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	r.log().Error("task failed", "type", task.Type(), "retried", retried, "max_retry", maxRetry, "err", err)
+	if task.Type() != TypeRestore || retried < maxRetry {
+		return
+	}
+	var p RestorePayload
+	if json.Unmarshal(task.Payload(), &p) != nil || p.RunID == "" {
+		return
+	}
+	if err := r.Runs.AddTally(context.WithoutCancel(ctx), p.RunID, TallyFailed, 1); err != nil {
+		r.log().Warn("count failed restore", "tag", p.Tag, "run_id", p.RunID, "err", err)
+	}
+}
+
+func (r *Restorer) log() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.Default()
+}
+
+func (r *Restorer) observer() Observer {
+	if r.Observer != nil {
+		return r.Observer
+	}
+	return noObserver{}
+}

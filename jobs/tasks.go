@@ -1,0 +1,121 @@
+package jobs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Task types.
+const (
+	TypeReconcile = "reconcile:run"
+	TypeRestore   = "lock:restore"
+)
+
+// Queues. Restores get more weight so a large recovery is not starved by reconciles.
+const (
+	QueueReconcile = "reconcile"
+	QueueRestore   = "restore"
+)
+
+// Queues is the asynq queue configuration (name → priority weight).
+var Queues = map[string]int{QueueRestore: 6, QueueReconcile: 3}
+
+// Triggers: why a reconcile runs.
+const (
+	TriggerBoot         = "boot"
+	TriggerSchedule     = "schedule"
+	TriggerKeyspace     = "keyspace"
+	TriggerRedisRestart = "redis-restart"
+	TriggerManual       = "manual"
+)
+
+// ResultRetention is how long finished tasks and their results stay visible in asynqmon.
+const ResultRetention = 24 * time.Hour
+
+// ReconcilePayload is the payload of reconcile:run.
+type ReconcilePayload struct {
+	Trigger     string    `json:"trigger"`
+	Spools      []string  `json:"spools,omitempty"` // empty: the whole sheet
+	DryRun      bool      `json:"dry_run,omitempty"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// RestorePayload is the payload of lock:restore.
+type RestorePayload struct {
+	Tag        string    `json:"tag"`
+	Holder     string    `json:"holder"`
+	WorkerID   int       `json:"worker_id"`
+	OccupiedAt time.Time `json:"occupied_at"`
+	SnapshotAt time.Time `json:"snapshot_at"`
+	Row        int       `json:"row"`
+	RunID      string    `json:"run_id"`
+	Trigger    string    `json:"trigger"`
+}
+
+// RestoreResult is the result of lock:restore.
+type RestoreResult struct {
+	Tag     string         `json:"tag"`
+	Outcome RestoreOutcome `json:"outcome"`
+	RunID   string         `json:"run_id"`
+}
+
+// NewReconcileTask builds a reconcile:run task. The deadline is a Timeout (whole seconds,
+// at least 1: asynq turns anything shorter into 30 minutes), so it also holds for tasks
+// registered with the scheduler.
+func NewReconcileTask(p ReconcilePayload, deadline time.Duration, opts ...asynq.Option) (*asynq.Task, error) {
+	if p.RequestedAt.IsZero() {
+		p.RequestedAt = time.Now()
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode reconcile payload: %w", err)
+	}
+	base := []asynq.Option{
+		asynq.Queue(QueueReconcile), asynq.Timeout(wholeSeconds(deadline)),
+		asynq.Retention(ResultRetention), asynq.MaxRetry(5),
+	}
+	return asynq.NewTask(TypeReconcile, body, append(base, opts...)...), nil
+}
+
+// NewRestoreTask builds the lock:restore task for one candidate, with its TaskID.
+func NewRestoreTask(p RestorePayload, deadline time.Duration, missingDate bool) (*asynq.Task, error) {
+	body, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode restore payload of %q: %w", p.Tag, err)
+	}
+	return asynq.NewTask(TypeRestore, body,
+		asynq.Queue(QueueRestore), asynq.TaskID(RestoreTaskID(p, missingDate)),
+		asynq.Timeout(wholeSeconds(deadline)), asynq.Retention(ResultRetention), asynq.MaxRetry(3),
+	), nil
+}
+
+// RestoreTaskID is derived from tag + holder + occupation time, so two reconciles that see the
+// same occupation queue one restore. A row without a date is stamped with "now", which differs
+// per run, so its ID uses a fixed marker instead of the time.
+func RestoreTaskID(p RestorePayload, missingDate bool) string {
+	at := "no-date"
+	if !missingDate {
+		at = strconv.FormatInt(p.OccupiedAt.Unix(), 10)
+	}
+	sum := sha256.Sum256([]byte(p.Tag + "\x00" + p.Holder + "\x00" + at))
+	return "restore:" + hex.EncodeToString(sum[:12])
+}
+
+// BootTaskID deduplicates boot reconciles across restarts and replicas: one per 60s slot.
+func BootTaskID(now time.Time) string {
+	return "reconcile:boot:" + strconv.FormatInt(now.Unix()/60, 10)
+}
+
+func wholeSeconds(d time.Duration) time.Duration {
+	s := d.Round(time.Second)
+	if s < time.Second {
+		s = time.Second
+	}
+	return s
+}
