@@ -1,0 +1,42 @@
+package redislock
+
+import "strings"
+
+// TombstonePrefix starts every release tombstone key: `reconciler:released:{TAG}` holds the
+// unix milliseconds of the DEL that released the lock (see DESIGN.md, "The release race").
+// It does not follow LOCK_KEY_PREFIX, so tombstones never match the lock key pattern.
+const TombstonePrefix = "reconciler:released:"
+
+// Key is the lock key of tag: `{prefix}{TAG}`, exactly as the backend writes it.
+func (s *Store) Key(tag string) string { return s.prefix + tag }
+
+// TagOf is the tag of a lock key, and false when key is not a lock key of this store (it lacks
+// the prefix, or nothing follows it).
+func (s *Store) TagOf(key string) (string, bool) {
+	tag, ok := strings.CutPrefix(key, s.prefix)
+	if !ok || tag == "" {
+		return "", false
+	}
+	return tag, true
+}
+
+// TombstoneKey is the release tombstone key of tag.
+func TombstoneKey(tag string) string { return TombstonePrefix + tag }
+
+// keysPattern is the SCAN MATCH pattern of every lock key: the prefix with its glob
+// metacharacters escaped (a prefix like `spool*lock:` must match only itself), then `*`.
+func (s *Store) keysPattern() string { return escapeGlob(s.prefix) + "*" }
+
+// escapeGlob escapes the characters that Redis glob-style patterns treat specially.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 4)
+	for _, r := range s {
+		switch r {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,35 @@
+// Package worker is the running process: the asynq server and its mux, the boot trigger, the
+// HTTP endpoints and shutdown. It wires jobs to the parts cmd/reconciler built from the
+// configuration; it knows no adapter.
+package worker
+
+import (
+	"context"
+	"time"
+
+	"reconciler/jobs"
+)
+
+// Config is what the running process needs, already validated by cmd/reconciler.
+type Config struct {
+	Rules               jobs.Rules
+	ReconcileDeadline   time.Duration
+	RestoreDeadline     time.Duration
+	RestoreMaxStaleness time.Duration
+	ReleaseSettle       time.Duration
+	OrphanCleanup       bool
+	Concurrency         int
+	ShutdownTimeout     time.Duration // how long in-flight tasks may finish before being handed back
+
+	HTTPAddr        string // host:port
+	MonitorUser     string
+	MonitorPassword string
+	Embedded        bool // demo mode: monitor open without a password on 127.0.0.1
+}
+
+// Store is the lock keyspace plus what runs leave behind (adapters/redislock).
+type Store interface {
+	jobs.LockStore
+	jobs.RunStore
+	LastReport(ctx context.Context) ([]byte, error)
+}

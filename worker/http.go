@@ -1,0 +1,190 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"reconciler/jobs"
+)
+
+// Handler is the process's HTTP surface: /healthz, /readyz, /metrics, /monitor/ (asynqmon)
+// and POST /reconcile. The last two need basic auth; without MONITOR_PASSWORD they are not
+// served at all, except in embedded mode (which listens on 127.0.0.1 only).
+func (w *Worker) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = rw.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", w.readyz)
+	w.metrics.Registry.MustRegister(newQueueCollector(w.inspector))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(w.metrics.Registry, promhttp.HandlerOpts{}))
+
+	monitor := asynqmon.New(asynqmon.Options{
+		RootPath:         "/monitor",
+		RedisConnOpt:     sharedRedis{w.rdb},
+		PayloadFormatter: asynqmon.PayloadFormatterFunc(prettyJSON),
+		ResultFormatter:  asynqmon.ResultFormatterFunc(prettyJSON),
+	})
+	// monitor.Close would close the shared Redis client: it is never called.
+	mux.Handle("/monitor/", w.guard(monitor))
+	mux.Handle("/monitor", http.RedirectHandler("/monitor/", http.StatusMovedPermanently))
+	mux.Handle("POST /reconcile", w.guard(http.HandlerFunc(w.postReconcile)))
+	return mux
+}
+
+// sharedRedis hands asynqmon the process's one Redis pool.
+type sharedRedis struct{ c redis.UniversalClient }
+
+func (s sharedRedis) MakeRedisClient() any { return s.c }
+
+func prettyJSON(_ string, b []byte) string {
+	var out bytes.Buffer
+	if json.Indent(&out, b, "", "  ") != nil {
+		return string(b)
+	}
+	return out.String()
+}
+
+// guard enforces basic auth with a constant-time comparison of both user and password.
+func (w *Worker) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if w.cfg.MonitorPassword == "" {
+			if w.cfg.Embedded {
+				next.ServeHTTP(rw, r)
+				return
+			}
+			http.Error(rw, "not served: set MONITOR_PASSWORD to enable /monitor/ and /reconcile", http.StatusNotFound)
+			return
+		}
+		user, pass, ok := r.BasicAuth()
+		if !ok || !equalSecret(user, w.cfg.MonitorUser) || !equalSecret(pass, w.cfg.MonitorPassword) {
+			rw.Header().Set("WWW-Authenticate", `Basic realm="reconciler", charset="UTF-8"`)
+			http.Error(rw, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// equalSecret compares in constant time; hashing first hides the lengths as well.
+func equalSecret(got, want string) bool {
+	g, h := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], h[:]) == 1
+}
+
+// Readiness is the body of /readyz.
+type Readiness struct {
+	Ready      bool           `json:"ready"`
+	Redis      string         `json:"redis"`
+	LastReport *ReportSummary `json:"last_report,omitempty"`
+}
+
+// ReportSummary is the short form of the last report.
+type ReportSummary struct {
+	RunID          string    `json:"run_id"`
+	Trigger        string    `json:"trigger"`
+	DryRun         bool      `json:"dry_run"`
+	FinishedAt     time.Time `json:"finished_at"`
+	Rows           int       `json:"rows"`
+	Candidate      int       `json:"candidate"`
+	Missing        int       `json:"missing"`
+	Enqueued       int       `json:"enqueued"`
+	HolderMismatch int       `json:"holder_mismatch"`
+	OrphanLocks    int       `json:"orphan_locks"`
+	Problems       int       `json:"problems"`
+}
+
+func (w *Worker) readyz(rw http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	body := Readiness{Redis: "ok"}
+	status := http.StatusOK
+	if err := w.rdb.Ping(ctx).Err(); err != nil {
+		body.Redis = "unreachable"
+		status = http.StatusServiceUnavailable
+	} else if raw, err := w.store.LastReport(ctx); err == nil && raw != nil {
+		var rep jobs.Report
+		if json.Unmarshal(raw, &rep) == nil {
+			body.LastReport = &ReportSummary{
+				RunID: rep.RunID, Trigger: rep.Trigger, DryRun: rep.DryRun, FinishedAt: rep.FinishedAt,
+				Rows: rep.Rows, Candidate: rep.Candidate, Missing: rep.Missing, Enqueued: rep.Enqueued,
+				HolderMismatch: rep.HolderMismatch, OrphanLocks: rep.OrphanLocks, Problems: rep.ProblemsTotal,
+			}
+		}
+	}
+	body.Ready = status == http.StatusOK
+	writeJSON(rw, status, body)
+}
+
+// ReconcileRequest is the body of POST /reconcile (JSON), or the same as form/query fields
+// (spool may repeat; dry_run=true).
+type ReconcileRequest struct {
+	Spools []string `json:"spool"`
+	DryRun bool     `json:"dry_run"`
+}
+
+func (w *Worker) postReconcile(rw http.ResponseWriter, r *http.Request) {
+	req, err := parseReconcileRequest(r)
+	if err != nil {
+		writeJSON(rw, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	info, err := w.Enqueue(r.Context(), jobs.ReconcilePayload{Trigger: jobs.TriggerManual, Spools: req.Spools, DryRun: req.DryRun})
+	if err != nil {
+		writeJSON(rw, http.StatusServiceUnavailable, map[string]string{"error": "queue reconcile: " + err.Error()})
+		return
+	}
+	writeJSON(rw, http.StatusAccepted, map[string]any{"task_id": info.ID, "queue": info.Queue, "spool": req.Spools, "dry_run": req.DryRun})
+}
+
+func parseReconcileRequest(r *http.Request) (ReconcileRequest, error) {
+	var req ReconcileRequest
+	r.Body = http.MaxBytesReader(nil, r.Body, 1<<20)
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return req, fmt.Errorf("decode JSON body: %w (want {\"spool\": [\"TAG\"], \"dry_run\": false})", err)
+		}
+	} else {
+		if err := r.ParseForm(); err != nil {
+			return req, fmt.Errorf("parse form: %w", err)
+		}
+		req.Spools = r.Form["spool"]
+		if v := r.Form.Get("dry_run"); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return req, fmt.Errorf("dry_run %q: want true or false", v)
+			}
+			req.DryRun = b
+		}
+	}
+	for i, s := range req.Spools {
+		req.Spools[i] = strings.TrimSpace(s)
+		if req.Spools[i] == "" {
+			return req, fmt.Errorf("spool %d is empty", i+1)
+		}
+	}
+	return req, nil
+}
+
+func writeJSON(rw http.ResponseWriter, status int, v any) {
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(status)
+	enc := json.NewEncoder(rw)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

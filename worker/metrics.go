@@ -1,0 +1,106 @@
+package worker
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"reconciler/jobs"
+)
+
+// Metrics holds the Prometheus collectors DESIGN.md names, in a registry of their own.
+type Metrics struct {
+	Registry       *prometheus.Registry
+	runs           *prometheus.CounterVec
+	runDuration    *prometheus.HistogramVec
+	restores       *prometheus.CounterVec
+	rows           *prometheus.GaugeVec
+	sheetsRequests *prometheus.CounterVec
+	lastSuccess    prometheus.Gauge
+}
+
+// NewMetrics registers the collectors (and Go/process collectors) in a new registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reconciler_runs_total", Help: "Reconcile runs by trigger and outcome (ok, error).",
+		}, []string{"trigger", "outcome"}),
+		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "reconciler_run_duration_seconds", Help: "Time from a reconcile being requested to its end.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60},
+		}, []string{"trigger"}),
+		restores: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reconciler_restores_total", Help: "Restore tasks by outcome.",
+		}, []string{"outcome"}),
+		rows: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "reconciler_rows", Help: "Rows of the last full reconcile by class and warning.",
+		}, []string{"class"}),
+		sheetsRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reconciler_sheets_requests_total", Help: "Sheets API HTTP requests by status code (0: no response).",
+		}, []string{"code"}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "reconciler_last_success_timestamp_seconds", Help: "Unix time of the last successful reconcile.",
+		}),
+	}
+	m.Registry.MustRegister(m.runs, m.runDuration, m.restores, m.rows, m.sheetsRequests, m.lastSuccess,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, o := range jobs.RestoreOutcomes {
+		m.restores.WithLabelValues(string(o))
+	}
+	return m
+}
+
+// RunFinished implements jobs.Observer.
+func (m *Metrics) RunFinished(trigger, outcome string, took time.Duration, r *jobs.Report) {
+	m.runs.WithLabelValues(trigger, outcome).Inc()
+	m.runDuration.WithLabelValues(trigger).Observe(took.Seconds())
+	if outcome != "ok" || r == nil {
+		return
+	}
+	m.lastSuccess.Set(float64(time.Now().UnixMilli()) / 1000)
+	if len(r.Spools) == 0 {
+		for class, n := range r.ClassCounts() {
+			m.rows.WithLabelValues(class).Set(float64(n))
+		}
+	}
+}
+
+// RestoreFinished implements jobs.Observer.
+func (m *Metrics) RestoreFinished(o jobs.RestoreOutcome) { m.restores.WithLabelValues(string(o)).Inc() }
+
+// SheetsResponse counts one Sheets API HTTP attempt by status code.
+func (m *Metrics) SheetsResponse(code int) {
+	m.sheetsRequests.WithLabelValues(strconv.Itoa(code)).Inc()
+}
+
+// queueCollector exports asynq's queue sizes at scrape time.
+type queueCollector struct {
+	inspector *asynq.Inspector
+	size      *prometheus.Desc
+}
+
+func newQueueCollector(in *asynq.Inspector) *queueCollector {
+	return &queueCollector{inspector: in, size: prometheus.NewDesc("reconciler_queue_tasks",
+		"Tasks in each asynq queue by state.", []string{"queue", "state"}, nil)}
+}
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.size }
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	for name := range jobs.Queues {
+		q, err := c.inspector.GetQueueInfo(name)
+		if err != nil {
+			continue // unreachable Redis or a queue not yet created: nothing to export
+		}
+		for state, n := range map[string]int{
+			"pending": q.Pending, "active": q.Active, "scheduled": q.Scheduled, "retry": q.Retry,
+			"archived": q.Archived, "completed": q.Completed, "aggregating": q.Aggregating,
+		} {
+			ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(n), name, state)
+		}
+	}
+}

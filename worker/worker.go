@@ -1,0 +1,176 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"reconciler/jobs"
+)
+
+// Worker is one running reconciler process.
+type Worker struct {
+	cfg   Config
+	log   *slog.Logger
+	rdb   redis.UniversalClient
+	store Store
+
+	client     *asynq.Client
+	inspector  *asynq.Inspector
+	reconciler *jobs.Reconciler
+	restorer   *jobs.Restorer
+	metrics    *Metrics
+
+	addrMu sync.Mutex
+	addr   net.Addr // where HTTP listens, once it does
+}
+
+// Parts are what cmd/reconciler built from the configuration.
+type Parts struct {
+	Redis   redis.UniversalClient // one small pool, shared by asynq and the lock store
+	Sheet   jobs.SheetReader
+	Store   Store
+	Metrics *Metrics // nil: a new registry
+}
+
+// New wires the handlers to the parts.
+func New(cfg Config, log *slog.Logger, p Parts) *Worker {
+	if p.Metrics == nil {
+		p.Metrics = NewMetrics()
+	}
+	rdb, sheet, store := p.Redis, p.Sheet, p.Store
+	w := &Worker{cfg: cfg, log: log, rdb: rdb, store: store, metrics: p.Metrics}
+	w.client = asynq.NewClientFromRedisClient(rdb)
+	w.inspector = asynq.NewInspectorFromRedisClient(rdb)
+	w.reconciler = &jobs.Reconciler{
+		Sheet: sheet, Locks: store, Runs: store, Queue: queue{w.client, w.inspector},
+		Rules: cfg.Rules, RestoreDeadline: cfg.RestoreDeadline, OrphanCleanup: cfg.OrphanCleanup,
+		Log: log, Observer: w.metrics,
+	}
+	w.restorer = &jobs.Restorer{
+		Locks: store, Runs: store, Rules: cfg.Rules, Staleness: cfg.RestoreMaxStaleness,
+		Settle: cfg.ReleaseSettle, Log: log, Observer: w.metrics,
+	}
+	return w
+}
+
+// Metrics is the worker's Prometheus registry and collectors.
+func (w *Worker) Metrics() *Metrics { return w.metrics }
+
+// Run serves until ctx is cancelled, then shuts down: HTTP stops, in-flight tasks get
+// ShutdownTimeout to finish and are handed back to the queue otherwise.
+func (w *Worker) Run(ctx context.Context) error {
+	mux := asynq.NewServeMux()
+	mux.Handle(jobs.TypeReconcile, w.reconciler)
+	mux.Handle(jobs.TypeRestore, w.restorer)
+	server := asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
+		Concurrency:     w.cfg.Concurrency,
+		Queues:          jobs.Queues,
+		ErrorHandler:    asynq.ErrorHandlerFunc(w.restorer.HandleError),
+		Logger:          asynqLogger{w.log},
+		LogLevel:        asynq.WarnLevel,
+		ShutdownTimeout: w.cfg.ShutdownTimeout,
+	})
+	if err := server.Start(mux); err != nil {
+		return fmt.Errorf("start task server: %w", err)
+	}
+
+	httpSrv, err := w.startHTTP()
+	if err != nil {
+		server.Shutdown()
+		return err
+	}
+
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() { defer bg.Done(); w.bootReconcile(ctx) }()
+
+	<-ctx.Done()
+	w.log.Info("shutting down", "shutdown_timeout", w.cfg.ShutdownTimeout.String())
+	var down sync.WaitGroup
+	down.Add(2)
+	go func() {
+		defer down.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = httpSrv.Shutdown(sctx)
+	}()
+	go func() { defer down.Done(); server.Shutdown() }()
+	down.Wait()
+	bg.Wait()
+	w.log.Info("stopped")
+	return nil
+}
+
+// bootReconcile enqueues the boot reconcile, retrying while Redis is unreachable. Its TaskID
+// is the minute slot, so quick restarts and replicas starting together run one.
+func (w *Worker) bootReconcile(ctx context.Context) {
+	delay := 500 * time.Millisecond
+	for {
+		info, err := w.Enqueue(ctx, jobs.ReconcilePayload{Trigger: jobs.TriggerBoot},
+			asynq.TaskID(jobs.BootTaskID(time.Now())))
+		switch {
+		case err == nil:
+			w.log.Info("boot reconcile queued", "task_id", info.ID)
+			return
+		case errors.Is(err, asynq.ErrTaskIDConflict):
+			w.log.Info("boot reconcile already queued by a recent start", "task_id", jobs.BootTaskID(time.Now()))
+			return
+		}
+		w.log.Warn("queue boot reconcile; retrying", "err", err, "in", delay.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 15*time.Second)
+	}
+}
+
+// Enqueue queues a reconcile with the configured deadline.
+func (w *Worker) Enqueue(ctx context.Context, p jobs.ReconcilePayload, opts ...asynq.Option) (*asynq.TaskInfo, error) {
+	task, err := jobs.NewReconcileTask(p, w.cfg.ReconcileDeadline, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return w.client.EnqueueContext(ctx, task)
+}
+
+// Addr is where the HTTP server listens (nil before it does).
+func (w *Worker) Addr() net.Addr {
+	w.addrMu.Lock()
+	defer w.addrMu.Unlock()
+	return w.addr
+}
+
+func (w *Worker) startHTTP() (*http.Server, error) {
+	ln, err := net.Listen("tcp", w.cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (PORT): %w", w.cfg.HTTPAddr, err)
+	}
+	w.addrMu.Lock()
+	w.addr = ln.Addr()
+	w.addrMu.Unlock()
+	srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			w.log.Error("http server", "err", err)
+		}
+	}()
+	w.log.Info("http listening", "addr", ln.Addr().String())
+	return srv, nil
+}
+
+// queue joins the asynq client and inspector into jobs.Queue.
+type queue struct {
+	*asynq.Client
+	*asynq.Inspector
+}
