@@ -88,3 +88,17 @@ type noObserver struct{}
 
 func (noObserver) RunFinished(string, string, time.Duration, *Report) {}
 func (noObserver) RestoreFinished(RestoreOutcome)                     {}
+
+// ReadBudget is the cluster-wide Sheets read budget (SHEETS_MAX_READS_PER_MINUTE).
+type ReadBudget interface {
+	// Take uses one read; when the budget is spent it returns false and when the next read is
+	// allowed.
+	Take(ctx context.Context) (ok bool, next time.Time, err error)
+}
+
+// PendingMarker coalesces automatic full reconciles: while one is queued and not yet started,
+// further triggers are covered by it. A run clears the mark when it starts reading, so a
+// trigger that arrives during the run queues exactly one follow-up.
+type PendingMarker interface {
+	ClearPending(ctx context.Context) error
+}

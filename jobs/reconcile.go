@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -23,10 +24,14 @@ type Reconciler struct {
 	Queue           Queue // may be nil for Plan-only use
 	Rules           Rules
 	RestoreDeadline time.Duration
-	OrphanCleanup   bool
-	Log             *slog.Logger
-	Observer        Observer
-	Now             func() time.Time // nil: time.Now
+	// ReconcileDeadline is given to reconciles this one queues (deferred runs).
+	ReconcileDeadline time.Duration
+	OrphanCleanup     bool
+	Log               *slog.Logger
+	Observer          Observer
+	Now               func() time.Time // nil: time.Now
+	Budget            ReadBudget       // nil: no budget
+	Pending           PendingMarker    // nil: no coalescing
 
 	// EnqueueWorkers bounds concurrent enqueues (one Redis round trip each); 0 means 8.
 	EnqueueWorkers int
@@ -79,11 +84,19 @@ func (r *Reconciler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	if !ok {
 		runID = uuid.NewString()
 	}
+	if len(p.Spools) == 0 && r.Pending != nil {
+		if err := r.Pending.ClearPending(ctx); err != nil {
+			r.log().Warn("clear pending reconcile mark", "run_id", runID, "err", err)
+		}
+	}
 	report, err := r.Run(ctx, runID, p)
 	outcome := "ok"
-	if err != nil {
+	switch {
+	case err != nil:
 		outcome = "error"
 		r.log().Error("reconcile failed", "run_id", runID, "trigger", p.Trigger, "err", err)
+	case report.DeferredUntil != nil:
+		outcome = "deferred"
 	}
 	r.observer().RunFinished(p.Trigger, outcome, time.Since(p.RequestedAt), report)
 	if err != nil {
@@ -98,6 +111,9 @@ func (r *Reconciler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 			r.log().Warn("write report as task result", "run_id", runID, "err", err)
 		}
 	}
+	if report.DeferredUntil != nil {
+		return nil // the last report stays the last one that read the sheet
+	}
 	if err := r.Runs.SaveReport(ctx, body); err != nil {
 		r.log().Warn("save last report", "run_id", runID, "err", err)
 	}
@@ -107,6 +123,9 @@ func (r *Reconciler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 // Run is one reconcile: plan, then act on the plan unless it is a dry run. On error the report
 // so far is returned too (nil if the plan itself failed).
 func (r *Reconciler) Run(ctx context.Context, runID string, p ReconcilePayload) (*Report, error) {
+	if deferred, err := r.deferIfOverBudget(ctx, runID, p); deferred != nil || err != nil {
+		return deferred, err
+	}
 	plan, err := r.Plan(ctx, Scope(p.Spools))
 	if err != nil {
 		return nil, err
@@ -124,6 +143,43 @@ func (r *Reconciler) Run(ctx context.Context, runID string, p ReconcilePayload) 
 	rep.FinishedAt = r.now()
 	r.logReport(rep)
 	return rep, nil
+}
+
+// deferIfOverBudget takes one read from the cluster-wide budget. When it is spent the run does
+// not read: it queues one full reconcile for when the budget allows (one per window, however
+// many runs are deferred into it, and a full run covers any targeted one) and reports that.
+func (r *Reconciler) deferIfOverBudget(ctx context.Context, runID string, p ReconcilePayload) (*Report, error) {
+	if r.Budget == nil {
+		return nil, nil
+	}
+	ok, next, err := r.Budget.Take(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("take a Sheets read from the budget: %w", err)
+	}
+	if ok {
+		return nil, nil
+	}
+	now := r.now()
+	rep := &Report{RunID: runID, Trigger: p.Trigger, Spools: p.Spools, DryRun: p.DryRun,
+		StartedAt: now, FinishedAt: now, DeferredUntil: &next}
+	task, err := NewReconcileTask(ReconcilePayload{Trigger: p.Trigger}, r.deadline(), asynq.ProcessAt(next),
+		asynq.TaskID(DeferredTaskID(next)))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.Queue.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil, fmt.Errorf("queue the deferred reconcile: %w", err)
+	}
+	r.log().Warn("Sheets read budget spent; reconcile deferred", "run_id", runID, "trigger", p.Trigger,
+		"until", next.Format(time.RFC3339))
+	return rep, nil
+}
+
+func (r *Reconciler) deadline() time.Duration {
+	if r.ReconcileDeadline > 0 {
+		return r.ReconcileDeadline
+	}
+	return 10 * time.Second
 }
 
 // enqueueRestores pushes one restore per missing lock, several at a time. Tasks already

@@ -43,6 +43,10 @@ type Report struct {
 	OrphanLocks    int `json:"orphan_locks"`
 	OrphansDeleted int `json:"orphans_deleted"`
 
+	// DeferredUntil is set when the read budget was spent: nothing was read, and one full
+	// reconcile is queued for this time.
+	DeferredUntil *time.Time `json:"deferred_until,omitempty"`
+
 	SheetsRequests int       `json:"sheets_requests"`
 	Problems       []Problem `json:"problems"`
 	ProblemsTotal  int       `json:"problems_total"`

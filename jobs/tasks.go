@@ -112,10 +112,25 @@ func BootTaskID(now time.Time) string {
 	return "reconcile:boot:" + strconv.FormatInt(now.Unix()/60, 10)
 }
 
+// DeferredTaskID names the one reconcile queued for a budget window, however many runs were
+// deferred into it.
+func DeferredTaskID(at time.Time) string {
+	return "reconcile:deferred:" + strconv.FormatInt(at.Unix(), 10)
+}
+
 func wholeSeconds(d time.Duration) time.Duration {
 	s := d.Round(time.Second)
 	if s < time.Second {
 		s = time.Second
 	}
 	return s
+}
+
+// DecodeReconcilePayload reads a reconcile:run payload.
+func DecodeReconcilePayload(b []byte) (ReconcilePayload, error) {
+	var p ReconcilePayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("decode reconcile payload: %w", err)
+	}
+	return p, nil
 }

@@ -19,6 +19,7 @@ type Config struct {
 	ReleaseSettle       time.Duration
 	OrphanCleanup       bool
 	Concurrency         int
+	MaxReadsPerMinute   int           // SHEETS_MAX_READS_PER_MINUTE, across replicas
 	ShutdownTimeout     time.Duration // how long in-flight tasks may finish before being handed back
 
 	HTTPAddr        string // host:port

@@ -28,6 +28,7 @@ type Worker struct {
 	reconciler *jobs.Reconciler
 	restorer   *jobs.Restorer
 	metrics    *Metrics
+	restart    *restartWatcher
 
 	addrMu sync.Mutex
 	addr   net.Addr // where HTTP listens, once it does
@@ -53,8 +54,12 @@ func New(cfg Config, log *slog.Logger, p Parts) *Worker {
 	w.reconciler = &jobs.Reconciler{
 		Sheet: sheet, Locks: store, Runs: store, Queue: queue{w.client, w.inspector},
 		Rules: cfg.Rules, RestoreDeadline: cfg.RestoreDeadline, OrphanCleanup: cfg.OrphanCleanup,
-		Log: log, Observer: w.metrics,
+		Log: log, Observer: w.metrics, ReconcileDeadline: cfg.ReconcileDeadline,
+		Budget:  &readBudget{rdb: rdb, max: int64(cfg.MaxReadsPerMinute), now: time.Now},
+		Pending: w,
 	}
+	w.restart = newRestartWatcher(w)
+	rdb.AddHook(dialHook{w.restart.Kick})
 	w.restorer = &jobs.Restorer{
 		Locks: store, Runs: store, Rules: cfg.Rules, Staleness: cfg.RestoreMaxStaleness,
 		Settle: cfg.ReleaseSettle, Log: log, Observer: w.metrics,
@@ -72,12 +77,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux.Handle(jobs.TypeReconcile, w.reconciler)
 	mux.Handle(jobs.TypeRestore, w.restorer)
 	server := asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
-		Concurrency:     w.cfg.Concurrency,
-		Queues:          jobs.Queues,
-		ErrorHandler:    asynq.ErrorHandlerFunc(w.restorer.HandleError),
-		Logger:          asynqLogger{w.log},
-		LogLevel:        asynq.WarnLevel,
-		ShutdownTimeout: w.cfg.ShutdownTimeout,
+		Concurrency:      w.cfg.Concurrency,
+		Queues:           jobs.Queues,
+		ErrorHandler:     asynq.ErrorHandlerFunc(w.restorer.HandleError),
+		Logger:           asynqLogger{w.log},
+		LogLevel:         asynq.WarnLevel,
+		ShutdownTimeout:  w.cfg.ShutdownTimeout,
+		GroupAggregator:  asynq.GroupAggregatorFunc(w.aggregateTags),
+		GroupGracePeriod: time.Second,
+		GroupMaxDelay:    2 * time.Second,
 	})
 	if err := server.Start(mux); err != nil {
 		return fmt.Errorf("start task server: %w", err)
@@ -90,8 +98,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	var bg sync.WaitGroup
-	bg.Add(1)
+	bg.Add(2)
 	go func() { defer bg.Done(); w.bootReconcile(ctx) }()
+	go func() { defer bg.Done(); w.restart.run(ctx) }()
 
 	<-ctx.Done()
 	w.log.Info("shutting down", "shutdown_timeout", w.cfg.ShutdownTimeout.String())
@@ -167,6 +176,24 @@ func (w *Worker) startHTTP() (*http.Server, error) {
 	}()
 	w.log.Info("http listening", "addr", ln.Addr().String())
 	return srv, nil
+}
+
+// dialHook kicks the restart watcher whenever a new connection is dialled: a dropped
+// connection is the first sign of a restarted Redis.
+type dialHook struct{ kick func() }
+
+func (h dialHook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := next(ctx, network, addr)
+		if err == nil {
+			h.kick()
+		}
+		return conn, err
+	}
+}
+func (h dialHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h dialHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // queue joins the asynq client and inspector into jobs.Queue.

@@ -1,0 +1,284 @@
+package sheets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/auth"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
+	sheetsapi "google.golang.org/api/sheets/v4"
+
+	"reconciler/jobs"
+)
+
+// APIConfig configures the Google Sheets API transport.
+type APIConfig struct {
+	SpreadsheetID string // GOOGLE_SHEET_ID
+	SheetName     string // HOJA_OPERACIONES_NOMBRE, e.g. "Operaciones"
+	// Endpoint is the API base URL (SHEETS_ENDPOINT), a full URL such as
+	// "http://127.0.0.1:8085/"; empty means Google. With an endpoint set, credentials are
+	// optional and requests go unauthenticated when none are given.
+	Endpoint string
+	// CredentialsJSON is the raw service-account key (see DecodeCredentials). It is used with
+	// the read-only Sheets scope and never appears in errors.
+	CredentialsJSON []byte
+	// Location is the zone of the sheet's wall-clock times (TIMEZONE). Required.
+	Location *time.Location
+	// OnResponse, when set, is called once per HTTP attempt with its status code (0 when no
+	// response came: a transport error, a timeout), e.g. to count requests in metrics.
+	OnResponse func(code int)
+	// Retry tuning; zero values mean DefaultBaseBackoff, DefaultMaxBackoff, DefaultMaxAttempts.
+	BaseBackoff time.Duration
+	MaxBackoff  time.Duration
+	MaxAttempts int
+}
+
+// API reads the sheet through the Sheets v4 values API. In the steady state a Read is ONE
+// values.batchGet of only the three needed columns plus row 1 (to check that the cached column
+// map still holds), never the whole sheet. It is safe for concurrent use.
+type API struct {
+	svc     *sheetsapi.Service
+	id      string
+	sheet   string
+	loc     *time.Location
+	retry   retryPolicy
+	secrets secrets
+
+	mu   sync.Mutex
+	cols *Columns // the cached column map; nil until the header has been read
+}
+
+// NewAPI builds the transport. It validates the configuration and the credentials but makes
+// no request.
+func NewAPI(ctx context.Context, cfg APIConfig) (*API, error) {
+	switch {
+	case strings.TrimSpace(cfg.SpreadsheetID) == "":
+		return nil, errors.New("sheets API: no spreadsheet id (GOOGLE_SHEET_ID)")
+	case cfg.SheetName == "":
+		return nil, errors.New("sheets API: no sheet name (HOJA_OPERACIONES_NOMBRE)")
+	case cfg.Location == nil:
+		return nil, errors.New("sheets API: no time zone (TIMEZONE)")
+	}
+	opts := []option.ClientOption{option.WithScopes(sheetsapi.SpreadsheetsReadonlyScope)}
+	if cfg.Endpoint != "" {
+		if !strings.HasPrefix(cfg.Endpoint, "http://") && !strings.HasPrefix(cfg.Endpoint, "https://") {
+			return nil, fmt.Errorf("sheets API: endpoint %q is not a full URL (e.g. http://127.0.0.1:8085/)", cfg.Endpoint)
+		}
+		endpoint := cfg.Endpoint
+		if !strings.HasSuffix(endpoint, "/") {
+			endpoint += "/"
+		}
+		opts = append(opts, option.WithEndpoint(endpoint))
+	}
+	sec := credentialSecrets(cfg.CredentialsJSON)
+	switch {
+	case len(cfg.CredentialsJSON) > 0:
+		if err := validateCredentials(cfg.CredentialsJSON); err != nil {
+			return nil, fmt.Errorf("sheets API: %w", err)
+		}
+		opts = append(opts, option.WithAuthCredentialsJSON(option.ServiceAccount, cfg.CredentialsJSON))
+	case cfg.Endpoint != "":
+		opts = append(opts, option.WithoutAuthentication())
+	default:
+		return nil, errors.New("sheets API: no credentials (set GOOGLE_APPLICATION_CREDENTIALS_JSON or GOOGLE_APPLICATION_CREDENTIALS)")
+	}
+	svc, err := sheetsapi.NewService(ctx, opts...)
+	if err != nil {
+		return nil, sec.scrub(fmt.Errorf("sheets API: create client: %w", err))
+	}
+	rp := retryPolicy{base: cfg.BaseBackoff, max: cfg.MaxBackoff, maxAttempts: cfg.MaxAttempts, onAttempt: cfg.OnResponse}
+	if rp.base <= 0 {
+		rp.base = DefaultBaseBackoff
+	}
+	if rp.max <= 0 {
+		rp.max = DefaultMaxBackoff
+	}
+	if rp.maxAttempts <= 0 {
+		rp.maxAttempts = DefaultMaxAttempts
+	}
+	return &API{svc: svc, id: cfg.SpreadsheetID, sheet: cfg.SheetName, loc: cfg.Location, retry: rp, secrets: sec}, nil
+}
+
+// Read takes a snapshot of the sheet. The first Read also fetches row 1 to build the column
+// map (two requests); later Reads make one request. When row 1 shows the needed columns moved,
+// the map is rebuilt and the columns read again, once. Snapshot.ReadAt is when the successful
+// batchGet was sent; Snapshot.Requests counts every HTTP request of this Read, retries
+// included.
+func (a *API) Read(ctx context.Context) (jobs.Snapshot, error) {
+	snap, err := a.read(ctx)
+	return snap, a.secrets.scrub(err)
+}
+
+func (a *API) read(ctx context.Context) (jobs.Snapshot, error) {
+	var snap jobs.Snapshot
+	cols, ok := a.cached()
+	if !ok {
+		header, n, err := a.readHeader(ctx)
+		snap.Requests += n
+		if err != nil {
+			return snap, err
+		}
+		if cols, err = MapHeader(header); err != nil {
+			return snap, fmt.Errorf("map columns of sheet %q: %w", a.sheet, err)
+		}
+		a.remember(cols)
+	}
+	for pass := 1; ; pass++ {
+		res, n, err := a.readColumns(ctx, cols)
+		snap.Requests += n
+		if err != nil {
+			return snap, err
+		}
+		now, err := MapHeader(res.header)
+		if err != nil {
+			a.forget()
+			return snap, fmt.Errorf("map columns of sheet %q: %w", a.sheet, err)
+		}
+		if now.indexes() == cols.indexes() {
+			snap.Rows = parseRows(res.grid, 1, Columns{Tag: 0, Holder: 1, Date: 2, TagHeader: cols.TagHeader}, a.loc)
+			snap.ReadAt = res.sentAt
+			return snap, nil
+		}
+		// Columns moved since the map was built: remap and read the right columns.
+		a.remember(now)
+		if pass == 2 {
+			return snap, fmt.Errorf("read columns of sheet %q: the header row changed twice during one read (now %s); try again",
+				a.sheet, describeColumns(now))
+		}
+		cols = now
+	}
+}
+
+func (a *API) cached() (Columns, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cols == nil {
+		return Columns{}, false
+	}
+	return *a.cols, true
+}
+
+func (a *API) remember(c Columns) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cols = &c
+}
+
+func (a *API) forget() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cols = nil
+}
+
+// readHeader fetches row 1.
+func (a *API) readHeader(ctx context.Context) ([]any, int, error) {
+	var vr *sheetsapi.ValueRange
+	n, err := a.retry.do(ctx, func(ctx context.Context) error {
+		var err error
+		vr, err = a.svc.Spreadsheets.Values.Get(a.id, headerRange(a.sheet)).
+			MajorDimension("ROWS").
+			ValueRenderOption("UNFORMATTED_VALUE").
+			DateTimeRenderOption("SERIAL_NUMBER").
+			Context(ctx).Do()
+		return err
+	})
+	if err != nil {
+		return nil, n, a.describe("read the header row", err)
+	}
+	if len(vr.Values) == 0 {
+		return nil, n, nil // an empty row 1: MapHeader reports the missing columns
+	}
+	return vr.Values[0], n, nil
+}
+
+// columnsResult is one batchGet: row 1 and the three needed columns as a compact grid
+// (grid[i] = sheet row i+1, cells tag, holder, date).
+type columnsResult struct {
+	header []any
+	grid   [][]any
+	sentAt time.Time
+}
+
+// readColumns is the steady-state read: one batchGet of the tag, holder and date columns and
+// row 1, by columns, unformatted (numbers as numbers, dates as serial numbers).
+func (a *API) readColumns(ctx context.Context, cols Columns) (columnsResult, int, error) {
+	idx := cols.indexes()
+	ranges := []string{columnRange(a.sheet, idx[0]), columnRange(a.sheet, idx[1]), columnRange(a.sheet, idx[2]), headerRange(a.sheet)}
+	var resp *sheetsapi.BatchGetValuesResponse
+	var sentAt time.Time
+	n, err := a.retry.do(ctx, func(ctx context.Context) error {
+		sentAt = time.Now()
+		var err error
+		resp, err = a.svc.Spreadsheets.Values.BatchGet(a.id).
+			Ranges(ranges...).
+			MajorDimension("COLUMNS").
+			ValueRenderOption("UNFORMATTED_VALUE").
+			DateTimeRenderOption("SERIAL_NUMBER").
+			Context(ctx).Do()
+		return err
+	})
+	if err != nil {
+		return columnsResult{}, n, a.describe("read columns", err)
+	}
+	if len(resp.ValueRanges) != len(ranges) {
+		return columnsResult{}, n, fmt.Errorf("read columns of sheet %q: asked for %d ranges, got %d", a.sheet, len(ranges), len(resp.ValueRanges))
+	}
+	res := columnsResult{sentAt: sentAt}
+	// Row 1, by columns: one single-cell list per column; an empty cell may be an empty list.
+	for _, col := range resp.ValueRanges[3].Values {
+		if len(col) > 0 {
+			res.header = append(res.header, col[0])
+		} else {
+			res.header = append(res.header, nil)
+		}
+	}
+	// The needed columns: each is one list of cells from its first row down to its last
+	// non-empty cell (or no list at all when the column is empty).
+	for i, vr := range resp.ValueRanges[:3] {
+		if len(vr.Values) == 0 {
+			continue
+		}
+		first := rangeStartRow(vr.Range) - 1 // grid index of the list's first cell
+		for j, cell := range vr.Values[0] {
+			r := first + j
+			for len(res.grid) <= r {
+				res.grid = append(res.grid, make([]any, 3))
+			}
+			res.grid[r][i] = cell
+		}
+	}
+	return res, n, nil
+}
+
+// describe turns a failed request into an error saying what failed and, for the usual
+// mistakes, how to fix it.
+func (a *API) describe(what string, err error) error {
+	prefix := fmt.Sprintf("%s of sheet %q", what, a.sheet)
+	var gerr *googleapi.Error
+	if errors.As(err, &gerr) {
+		switch gerr.Code {
+		case http.StatusNotFound:
+			return fmt.Errorf("%s: spreadsheet %q not found (check GOOGLE_SHEET_ID): %w", prefix, a.id, err)
+		case http.StatusForbidden:
+			return fmt.Errorf("%s: permission denied on spreadsheet %q (share it with the service account's client_email, as a viewer): %w", prefix, a.id, err)
+		case http.StatusUnauthorized:
+			return fmt.Errorf("%s: not authenticated (check the service-account credentials): %w", prefix, err)
+		case http.StatusBadRequest:
+			return fmt.Errorf("%s: bad request; does spreadsheet %q have a tab named %q? (HOJA_OPERACIONES_NOMBRE): %w", prefix, a.id, a.sheet, err)
+		}
+	}
+	var aerr *auth.Error
+	if errors.As(err, &aerr) && !aerr.Temporary() {
+		return fmt.Errorf("%s: authentication failed: Google refused a token for the service account (is the key revoked or deleted?): %w", prefix, err)
+	}
+	if isDecodeError(err) {
+		return fmt.Errorf("%s: the response is not the JSON expected: %w", prefix, err)
+	}
+	return fmt.Errorf("%s: %w", prefix, err)
+}

@@ -1,0 +1,199 @@
+package sheets
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"reconciler/jobs"
+)
+
+// CellText is how a cell is shown in reports and used as tag or holder text. Strings are kept
+// as they are (untrimmed); numbers are written out in full without an exponent, and integers
+// without a decimal point (a numeric tag 1234 is "1234", not "1234.0" or "1.234e+03");
+// booleans are TRUE and FALSE as the sheet shows them; an empty cell is "".
+func CellText(cell any) string {
+	switch v := cell.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case float64:
+		return formatFloat(v, 64)
+	case float32:
+		return formatFloat(float64(v), 32)
+	case int:
+		return strconv.Itoa(v)
+	case int8:
+		return strconv.FormatInt(int64(v), 10)
+	case int16:
+		return strconv.FormatInt(int64(v), 10)
+	case int32:
+		return strconv.FormatInt(int64(v), 10)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case uint:
+		return strconv.FormatUint(uint64(v), 10)
+	case uint8:
+		return strconv.FormatUint(uint64(v), 10)
+	case uint16:
+		return strconv.FormatUint(uint64(v), 10)
+	case uint32:
+		return strconv.FormatUint(uint64(v), 10)
+	case uint64:
+		return strconv.FormatUint(v, 10)
+	case json.Number:
+		return v.String()
+	case bool:
+		if v {
+			return "TRUE"
+		}
+		return "FALSE"
+	}
+	return fmt.Sprint(cell)
+}
+
+func formatFloat(f float64, bits int) string {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "+Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	case f == 0:
+		return "0" // also for -0
+	}
+	return strconv.FormatFloat(f, 'f', -1, bits)
+}
+
+// Text date layouts accepted in Fecha_Ocupacion, read as wall-clock times in the sheet's time
+// zone. Days, months and hours may have one or two digits; minutes and seconds have two.
+var wallClockLayouts = []string{
+	"2-1-2006 15:04:05", // the backend's own format, DD-MM-YYYY HH:MM:SS
+	"2-1-2006 15:04",
+	"2/1/2006 15:04:05",
+	"2006-1-2 15:04:05",
+	"2-1-2006", // date only: midnight
+}
+
+// maxSerial is the serial of 10000-01-01: larger serials are not dates anyone typed.
+const maxSerial = 2958466
+
+// ParseDate reads a Fecha_Ocupacion cell.
+//
+//   - nil, "" or white space: DateMissing.
+//   - Text (trimmed first): DD-MM-YYYY HH:MM:SS, DD-MM-YYYY HH:MM, DD/MM/YYYY HH:MM:SS,
+//     YYYY-MM-DD HH:MM:SS and DD-MM-YYYY (midnight) are wall-clock times in loc; RFC 3339 with
+//     an offset or Z keeps its instant (returned in loc).
+//   - Numbers (float64, the integer types, json.Number, and text made only of digits with one
+//     optional "." or "," decimal separator, as a CSV export writes them) are serial numbers:
+//     days since 1899-12-30, the fraction being the time of day as a wall clock in loc,
+//     rounded to the nearest second. NaN, infinities, negative serials and serials past the
+//     year 9999 are DateInvalid.
+//   - Anything else, booleans included: DateInvalid.
+//
+// Wall clocks that daylight saving makes ambiguous follow time.Date: in America/Santiago a
+// time in the repeated hour (clocks go back from 24:00 -03 to 23:00 -04, e.g. 23:30 on
+// 2026-04-04) is its first occurrence, at -03; a time in the skipped hour (clocks jump from
+// 24:00 -04 to 01:00 -03, e.g. 00:30 on 2026-09-06) is read with the offset of after the
+// jump, -03: the instant 03:30 UTC, shown as 23:30 -04 of the day before. Neither case fails,
+// and neither can come from the backend, which writes real wall-clock times. A nil loc means
+// UTC.
+func ParseDate(cell any, loc *time.Location) (time.Time, jobs.DateState) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	switch v := cell.(type) {
+	case nil:
+		return time.Time{}, jobs.DateMissing
+	case string:
+		return parseDateText(v, loc)
+	case json.Number:
+		f, err := strconv.ParseFloat(v.String(), 64)
+		if err != nil {
+			return time.Time{}, jobs.DateInvalid
+		}
+		return serialTime(f, loc)
+	case float64:
+		return serialTime(v, loc)
+	case float32:
+		return serialTime(float64(v), loc)
+	case int:
+		return serialTime(float64(v), loc)
+	case int8:
+		return serialTime(float64(v), loc)
+	case int16:
+		return serialTime(float64(v), loc)
+	case int32:
+		return serialTime(float64(v), loc)
+	case int64:
+		return serialTime(float64(v), loc)
+	case uint:
+		return serialTime(float64(v), loc)
+	case uint8:
+		return serialTime(float64(v), loc)
+	case uint16:
+		return serialTime(float64(v), loc)
+	case uint32:
+		return serialTime(float64(v), loc)
+	case uint64:
+		return serialTime(float64(v), loc)
+	}
+	return time.Time{}, jobs.DateInvalid
+}
+
+func parseDateText(s string, loc *time.Location) (time.Time, jobs.DateState) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, jobs.DateMissing
+	}
+	for _, layout := range wallClockLayouts {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, jobs.DateValid
+		}
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.In(loc), jobs.DateValid
+	}
+	if f, ok := parseDecimal(s); ok {
+		return serialTime(f, loc)
+	}
+	return time.Time{}, jobs.DateInvalid
+}
+
+// parseDecimal accepts only plain decimals ("46155", "46155.4818", "46155,4818"): no sign,
+// exponent, hex, underscores, "Inf" or "NaN", which strconv.ParseFloat would take.
+func parseDecimal(s string) (float64, bool) {
+	sep := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+		case (c == '.' || c == ',') && !sep && i > 0 && i < len(s)-1:
+			sep = true
+		default:
+			return 0, false
+		}
+	}
+	if len(s) == 0 || len(s) > 40 {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(strings.Replace(s, ",", ".", 1), 64)
+	return f, err == nil
+}
+
+// serialTime turns a serial number (the sheet's date value: days since 1899-12-30, the
+// fraction being the time of day) into the wall clock it stands for in loc, rounded to the
+// nearest second. time.Date normalizes the day count into a calendar date.
+func serialTime(serial float64, loc *time.Location) (time.Time, jobs.DateState) {
+	if math.IsNaN(serial) || math.IsInf(serial, 0) || serial < 0 || serial >= maxSerial {
+		return time.Time{}, jobs.DateInvalid
+	}
+	secs := int64(math.Round(serial * 86400))
+	days, sec := secs/86400, secs%86400
+	return time.Date(1899, time.December, 30+int(days), 0, 0, int(sec), 0, loc), jobs.DateValid
+}

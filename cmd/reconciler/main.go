@@ -1,0 +1,134 @@
+// Command reconciler keeps Redis spool locks equal to what the Operaciones sheet says.
+//
+//	reconciler [worker]                       run the worker (the default)
+//	reconciler enqueue [--spool TAG]... [--dry-run] [--wait] [--json]
+//	reconciler plan [--json]                  exit 0 in sync, 3 drift, 1 error, 2 usage
+//	reconciler version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	_ "time/tzdata" // TIMEZONE works on images without tz data
+)
+
+// version is set at build time with -ldflags "-X main.version=…"; otherwise the module's.
+var version = ""
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+	exitDrift = 3
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "worker"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch cmd {
+	case "worker":
+		return runWorker(ctx, args, getenv, stdout, stderr)
+	case "enqueue":
+		return runEnqueue(ctx, args, getenv, stdout, stderr)
+	case "plan":
+		return runPlan(ctx, args, getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "reconciler", buildVersion())
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "reconciler: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+const usage = `usage:
+  reconciler [worker] [--redis-url URL] [--sheet-csv FILE] [--port N]
+  reconciler enqueue [--spool TAG]... [--dry-run] [--wait] [--json] [--timeout 5m] [--redis-url URL]
+  reconciler plan [--json] [--redis-url URL] [--sheet-csv FILE]
+  reconciler version
+Configuration comes from the environment (see README.md); flags override it.
+`
+
+// commonFlags are the flags every subcommand that talks to Redis or the sheet accepts; each
+// overrides its environment variable.
+type commonFlags struct {
+	redisURL, sheetCSV string
+	port               int
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet, sheet, port bool) {
+	fs.StringVar(&c.redisURL, "redis-url", "", "overrides REDIS_URL")
+	if sheet {
+		fs.StringVar(&c.sheetCSV, "sheet-csv", "", "overrides SHEET_CSV")
+	}
+	if port {
+		fs.IntVar(&c.port, "port", 0, "overrides PORT")
+	}
+}
+
+// getenv layers the flags over the environment.
+func (c *commonFlags) getenv(base func(string) string) func(string) string {
+	return func(name string) string {
+		switch {
+		case name == "REDIS_URL" && c.redisURL != "":
+			return c.redisURL
+		case name == "SHEET_CSV" && c.sheetCSV != "":
+			return c.sheetCSV
+		case name == "PORT" && c.port != 0:
+			return fmt.Sprint(c.port)
+		}
+		return base(name)
+	}
+}
+
+// parseFlags parses and reports usage errors the same way for every subcommand.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (int, bool) {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "reconciler %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return s.Value[:12]
+			}
+		}
+		if info.Main.Version != "" {
+			return info.Main.Version
+		}
+	}
+	return "dev"
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"reconciler/adapters/redislock"
+	"reconciler/adapters/sheets"
+	"reconciler/jobs"
+)
+
+// connectRedis builds the process's one Redis pool with go-redis's own URL parser (asynq's
+// drops the username). The pool is small: Railway's Redis limits connections.
+func connectRedis(rawURL string, poolSize int) (*redis.Client, error) {
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		// go-redis errors can quote parts of the URL; the password must not reach the log.
+		return nil, fmt.Errorf("parse REDIS_URL: %s", redact(err.Error(), rawURL))
+	}
+	opts.PoolSize = poolSize
+	opts.MinIdleConns = 1
+	opts.DialTimeout = 3 * time.Second
+	opts.ReadTimeout = 5 * time.Second
+	opts.WriteTimeout = 5 * time.Second
+	return redis.NewClient(opts), nil
+}
+
+// redact removes the password of rawURL from text.
+func redact(text, rawURL string) string {
+	if i := strings.Index(rawURL, "://"); i >= 0 {
+		rest := rawURL[i+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			userinfo := rest[:at]
+			if c := strings.IndexByte(userinfo, ':'); c >= 0 && c+1 < len(userinfo) {
+				text = strings.ReplaceAll(text, userinfo[c+1:], "*****")
+			}
+		}
+	}
+	return text
+}
+
+// newStore is the lock keyspace with the configured prefix and zone.
+func newStore(rdb redis.UniversalClient, s settings) *redislock.Store {
+	return redislock.New(rdb, redislock.Options{Prefix: s.LockPrefix, Location: s.Location})
+}
+
+// newSheet picks the transport: a CSV export or the Sheets API.
+func newSheet(ctx context.Context, s settings, onResponse func(code int)) (jobs.SheetReader, error) {
+	if s.SheetCSV != "" {
+		return sheets.NewCSV(s.SheetCSV, s.Location), nil
+	}
+	api, err := sheets.NewAPI(ctx, sheets.APIConfig{
+		SpreadsheetID:   s.SheetID,
+		SheetName:       s.SheetName,
+		Endpoint:        s.SheetsEndpoint,
+		CredentialsJSON: s.Credentials,
+		Location:        s.Location,
+		OnResponse:      onResponse,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set up the Sheets API client: %w", err)
+	}
+	return api, nil
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+
+	"reconciler/jobs"
+	"reconciler/worker"
+)
+
+// runPlan reads the sheet and Redis and says what a reconcile would do, writing nothing to
+// Redis (not even to the read budget). Exit 0 in sync, 3 drift, 1 error, 2 usage.
+func runPlan(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	var cf commonFlags
+	asJSON := false
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	cf.register(fs, true, false)
+	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	s, err := loadSettings(cf.getenv(getenv), true)
+	if err != nil {
+		fmt.Fprintln(stderr, "reconciler:", err)
+		return exitError
+	}
+	if s.Embedded {
+		fmt.Fprintln(stderr, "reconciler plan: set REDIS_URL and SHEET_CSV (or GOOGLE_SHEET_ID): the embedded worker prints both")
+		return exitError
+	}
+	rdb, err := connectRedis(s.RedisURL, 4)
+	if err != nil {
+		fmt.Fprintln(stderr, "reconciler:", err)
+		return exitError
+	}
+	defer rdb.Close()
+	sheet, err := newSheet(ctx, s, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "reconciler:", err)
+		return exitError
+	}
+	r := &jobs.Reconciler{Sheet: sheet, Locks: newStore(rdb, s), Rules: s.Worker.Rules}
+	ctx, cancel := context.WithTimeout(ctx, s.Worker.ReconcileDeadline*3)
+	defer cancel()
+	plan, err := r.Plan(ctx, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "reconciler plan:", err)
+		return exitError
+	}
+	rep := &plan.Report
+	rep.Trigger, rep.DryRun, rep.FinishedAt = "plan", true, rep.StartedAt
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(planOutput{Report: rep, Drift: drift(rep), Restores: restoreLines(plan.Restores)})
+	} else {
+		printPlan(stdout, rep, plan.Restores)
+	}
+	if drift(rep) {
+		return exitDrift
+	}
+	return exitOK
+}
+
+type planOutput struct {
+	Report   *jobs.Report `json:"report"`
+	Drift    bool         `json:"drift"`
+	Restores []string     `json:"restores"`
+}
+
+// drift: the sheet says a spool is taken and Redis does not hold that lock (missing, or held
+// by somebody else). Orphans are reported but are not drift: the backend writes the lock
+// before the sheet, so a fresh lock is briefly an orphan.
+func drift(r *jobs.Report) bool { return r.Missing > 0 || r.HolderMismatch > 0 }
+
+func restoreLines(cs []jobs.Classified) []string {
+	out := make([]string, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, fmt.Sprintf("row %d %s %s", c.Number, c.Tag, c.Holder))
+	}
+	return out
+}
+
+func printPlan(w io.Writer, r *jobs.Report, restores []jobs.Classified) {
+	worker.PrintReport(w, r)
+	for i, c := range restores {
+		if i == 20 {
+			fmt.Fprintf(w, "  … and %d more\n", len(restores)-20)
+			break
+		}
+		fmt.Fprintf(w, "  would restore: row %d  %s  %s\n", c.Number, c.Tag, c.Holder)
+	}
+	if drift(r) {
+		fmt.Fprintf(w, "drift: %d missing, %d held by someone else\n", r.Missing, r.HolderMismatch)
+	} else {
+		fmt.Fprintln(w, "in sync")
+	}
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"reconciler/worker"
+)
+
+func runWorker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	var cf commonFlags
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	cf.register(fs, true, true)
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	s, err := loadSettings(cf.getenv(getenv), true)
+	if err != nil {
+		fmt.Fprintln(stderr, "reconciler:", err)
+		return exitError
+	}
+	log, _ := worker.NewLogger(stderr, s.LogLevel, s.LogFormat)
+
+	if s.Embedded {
+		demo, err := startEmbedded(s, log)
+		if err != nil {
+			fmt.Fprintln(stderr, "reconciler: embedded mode:", err)
+			return exitError
+		}
+		defer demo.Close()
+		s.RedisURL, s.SheetCSV = demo.RedisURL(), demo.SheetCSV
+		demo.printBanner(stdout, s)
+	}
+
+	rdb, err := connectRedis(s.RedisURL, s.Worker.Concurrency+12)
+	if err != nil {
+		fmt.Fprintln(stderr, "reconciler:", err)
+		return exitError
+	}
+	defer rdb.Close()
+	store := newStore(rdb, s)
+	metrics := worker.NewMetrics()
+	sheet, err := newSheet(ctx, s, metrics.SheetsResponse)
+	if err != nil {
+		fmt.Fprintln(stderr, "reconciler:", err)
+		return exitError
+	}
+	w := worker.New(s.Worker, log, worker.Parts{Redis: rdb, Sheet: sheet, Store: store, Metrics: metrics})
+	log.Info("reconciler starting", "version", buildVersion(), "embedded", s.Embedded,
+		"sheet", sheetLabel(s), "lock_prefix", s.LockPrefix, "timezone", s.Location.String(),
+		"concurrency", s.Worker.Concurrency, "http", s.Worker.HTTPAddr)
+	if err := w.Run(ctx); err != nil {
+		log.Error("worker stopped", "err", err)
+		return exitError
+	}
+	return exitOK
+}
+
+func sheetLabel(s settings) string {
+	if s.SheetCSV != "" {
+		return "csv:" + s.SheetCSV
+	}
+	return fmt.Sprintf("api:%s/%s", s.SheetID, s.SheetName)
+}

@@ -1,0 +1,91 @@
+package sheetsemu
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Header names of the three columns the reconciler reads, as the real sheet spells them.
+const (
+	ColTag    = "TAG_SPOOL"
+	ColHolder = "Ocupado_Por"
+	ColDate   = "Fecha_Ocupacion"
+)
+
+// FixturePath is the path of the real sheet's header fixture: ../shared/fixtures beside the
+// module root, which is found by walking up from the working directory to go.mod.
+func FixturePath(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatalf("sheetsemu: working directory: %v", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "..", "shared", "fixtures", "operaciones-headers.txt")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatalf("sheetsemu: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// OperacionesHeader returns the 75 header cells of the real Operaciones sheet, in column
+// order (A…BW), from the shared fixture.
+func OperacionesHeader(t testing.TB) []string {
+	t.Helper()
+	path := FixturePath(t)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("sheetsemu: read header fixture: %v", err)
+	}
+	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n"), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("sheetsemu: header fixture %s has only %d lines", path, len(lines))
+	}
+	return lines
+}
+
+// Grid builds a sheet: header as row 1, then one row per map, each cell put in the column
+// whose header equals the map key exactly (ColTag, ColHolder, ColDate or any other header).
+// A row stops after its last set cell, as the API would send it. A nil map is an empty row.
+// An unknown key panics: it is a mistake in the test.
+func Grid(header []string, rows ...map[string]any) [][]any {
+	index := make(map[string]int, len(header))
+	for i, h := range header {
+		if _, dup := index[h]; !dup {
+			index[h] = i
+		}
+	}
+	grid := make([][]any, 0, len(rows)+1)
+	head := make([]any, len(header))
+	for i, h := range header {
+		head[i] = h
+	}
+	grid = append(grid, head)
+	for _, cells := range rows {
+		width := 0
+		for key := range cells {
+			col, ok := index[key]
+			if !ok {
+				panic("sheetsemu.Grid: no column " + key + " in the header")
+			}
+			width = max(width, col+1)
+		}
+		row := make([]any, width)
+		for key, v := range cells {
+			row[index[key]] = v
+		}
+		grid = append(grid, row)
+	}
+	return grid
+}
+
+// Spool is a row with a tag, a holder and a date cell (nil or "" leave a cell empty).
+func Spool(tag, holder string, date any) map[string]any {
+	return map[string]any{ColTag: tag, ColHolder: holder, ColDate: date}
+}

@@ -1,0 +1,99 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"reconciler/jobs"
+)
+
+// pendingKey marks that a full reconcile is queued and has not started reading yet.
+const pendingKey = "reconciler:pending:full"
+
+// ClearPending implements jobs.PendingMarker.
+func (w *Worker) ClearPending(ctx context.Context) error {
+	return w.rdb.Del(ctx, pendingKey).Err()
+}
+
+// TriggerFull queues a full reconcile for an automatic trigger unless one is already queued
+// and not started: that one reads the sheet after this trigger, so it covers it. A trigger
+// during a run finds the mark cleared and queues exactly one follow-up. Nothing is dropped.
+func (w *Worker) TriggerFull(ctx context.Context, trigger string) error {
+	ok, err := w.rdb.SetNX(ctx, pendingKey, trigger, 10*time.Minute).Result()
+	if err != nil {
+		return fmt.Errorf("mark a pending %s reconcile: %w", trigger, err)
+	}
+	if !ok {
+		w.log.Debug("a full reconcile is already pending; it covers this trigger", "trigger", trigger)
+		return nil
+	}
+	info, err := w.Enqueue(ctx, jobs.ReconcilePayload{Trigger: trigger})
+	if err != nil {
+		_ = w.rdb.Del(context.WithoutCancel(ctx), pendingKey).Err()
+		return fmt.Errorf("queue a %s reconcile: %w", trigger, err)
+	}
+	w.log.Info("full reconcile queued", "trigger", trigger, "task_id", info.ID)
+	return nil
+}
+
+// TriggerTags queues a reconcile of some tags into the keyspace group: asynq aggregates the
+// group's tasks into one reconcile after a short grace period, so a burst of expirations
+// costs one sheet read.
+func (w *Worker) TriggerTags(ctx context.Context, tags ...string) error {
+	task, err := jobs.NewReconcileTask(jobs.ReconcilePayload{Trigger: jobs.TriggerKeyspace, Spools: tags}, w.cfg.ReconcileDeadline,
+		asynq.Group(keyspaceGroup))
+	if err != nil {
+		return err
+	}
+	if _, err := w.client.EnqueueContext(ctx, task); err != nil {
+		return fmt.Errorf("queue a keyspace reconcile of %v: %w", tags, err)
+	}
+	return nil
+}
+
+const keyspaceGroup = "keyspace"
+
+// aggregateTags merges a group of targeted reconciles into one over the union of their tags.
+func (w *Worker) aggregateTags(group string, tasks []*asynq.Task) *asynq.Task {
+	seen := map[string]bool{}
+	var spools []string
+	for _, t := range tasks {
+		p, err := jobs.DecodeReconcilePayload(t.Payload())
+		if err != nil {
+			w.log.Error("drop an unreadable keyspace reconcile from the group", "err", err)
+			continue
+		}
+		for _, s := range p.Spools {
+			if !seen[s] {
+				seen[s] = true
+				spools = append(spools, s)
+			}
+		}
+	}
+	// Marshalling this payload cannot fail; asynq must never get a nil task back.
+	task, _ := jobs.NewReconcileTask(jobs.ReconcilePayload{Trigger: jobs.TriggerKeyspace, Spools: spools}, w.cfg.ReconcileDeadline)
+	w.log.Info("keyspace events coalesced", "group", group, "events", len(tasks), "spools", len(spools))
+	return task
+}
+
+// retryEnqueue repeats f with backoff until it succeeds or ctx ends (Redis may be down).
+func (w *Worker) retryEnqueue(ctx context.Context, what string, f func() error) {
+	delay := 500 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || errors.Is(err, context.Canceled) {
+			return
+		}
+		w.log.Warn(what+"; retrying", "err", err, "in", delay.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 15*time.Second)
+	}
+}
