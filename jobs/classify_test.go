@@ -110,6 +110,7 @@ func TestParseHolder(t *testing.T) {
 	cases := map[string]int{
 		"MR(93)": 93, " MR(93) ": 93, "(5)": 5, "A(B)(7)": 7, "MR(0)": 0, "MR(-3)": 0, "MR(93": 0,
 		"MR()": 0, "MR(9a)": 0, "MR(99999999999)": 0, "": 0, "MR(2147483647)": 2147483647, "MR(+3)": 0,
+		"(00000000001)": 1, "MR(007)": 7, "MR(000)": 0, "MR(٩٣)": 0,
 	}
 	for in, want := range cases {
 		got, ok := ParseHolder(in)

@@ -54,6 +54,8 @@ type API struct {
 	cols *Columns // the cached column map; nil until the header has been read
 }
 
+var _ jobs.SheetReader = (*API)(nil)
+
 // NewAPI builds the transport. It validates the configuration and the credentials but makes
 // no request.
 func NewAPI(ctx context.Context, cfg APIConfig) (*API, error) {
@@ -108,8 +110,8 @@ func NewAPI(ctx context.Context, cfg APIConfig) (*API, error) {
 // Read takes a snapshot of the sheet. The first Read also fetches row 1 to build the column
 // map (two requests); later Reads make one request. When row 1 shows the needed columns moved,
 // the map is rebuilt and the columns read again, once. Snapshot.ReadAt is when the successful
-// batchGet was sent; Snapshot.Requests counts every HTTP request of this Read, retries
-// included.
+// batchGet was sent; Snapshot.Requests counts every HTTP attempt of this Read, retries and
+// attempts that got no answer included, also when Read fails.
 func (a *API) Read(ctx context.Context) (jobs.Snapshot, error) {
 	snap, err := a.read(ctx)
 	return snap, a.secrets.scrub(err)
@@ -135,23 +137,23 @@ func (a *API) read(ctx context.Context) (jobs.Snapshot, error) {
 		if err != nil {
 			return snap, err
 		}
-		now, err := MapHeader(res.header)
+		current, err := MapHeader(res.header)
 		if err != nil {
 			a.forget()
 			return snap, fmt.Errorf("map columns of sheet %q: %w", a.sheet, err)
 		}
-		if now.indexes() == cols.indexes() {
+		if current.indexes() == cols.indexes() {
 			snap.Rows = parseRows(res.grid, 1, Columns{Tag: 0, Holder: 1, Date: 2, TagHeader: cols.TagHeader}, a.loc)
 			snap.ReadAt = res.sentAt
 			return snap, nil
 		}
 		// Columns moved since the map was built: remap and read the right columns.
-		a.remember(now)
+		a.remember(current)
 		if pass == 2 {
 			return snap, fmt.Errorf("read columns of sheet %q: the header row changed twice during one read (now %s); try again",
-				a.sheet, describeColumns(now))
+				a.sheet, describeColumns(current))
 		}
-		cols = now
+		cols = current
 	}
 }
 

@@ -2,6 +2,7 @@ package sheets
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -456,5 +457,42 @@ func TestAPIStaleRead(t *testing.T) {
 	e.SetSheet("Operaciones", sheetsemu.Grid(sheetsemu.OperacionesHeader(t)))
 	if snap := mustRead(t, api); len(snap.Rows) != len(operacionesRows(t)) {
 		t.Errorf("stale read: %d rows, want the old %d", len(snap.Rows), len(operacionesRows(t)))
+	}
+}
+
+// A header that moves on every request: one remap and re-read, then a clear error.
+func TestAPIHeaderKeepsMoving(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := int(calls.Add(1))
+		header := make([][]any, n+3) // by columns: n empty columns, then the three
+		for i := range n {
+			header[i] = []any{""}
+		}
+		header[n], header[n+1], header[n+2] = []any{"TAG_SPOOL"}, []any{"Ocupado_Por"}, []any{"Fecha_Ocupacion"}
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, ":batchGet") {
+			_ = json.NewEncoder(w).Encode(map[string]any{"spreadsheetId": "s", "valueRanges": []any{
+				map[string]any{"range": "Operaciones!A1:A2", "values": [][]any{{"TAG_SPOOL", "T"}}},
+				map[string]any{"range": "Operaciones!B1:B2", "values": [][]any{{"Ocupado_Por", "MR(1)"}}},
+				map[string]any{"range": "Operaciones!C1:C2", "values": [][]any{{"Fecha_Ocupacion"}}},
+				map[string]any{"range": "Operaciones!A1:Z1", "values": header},
+			}})
+			return
+		}
+		row := make([]any, 0, n+3)
+		for _, c := range header {
+			row = append(row, c[0])
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"range": "Operaciones!A1:Z1", "values": [][]any{row}})
+	}))
+	defer srv.Close()
+	api, err := NewAPI(context.Background(), APIConfig{SpreadsheetID: "s", SheetName: "Operaciones", Endpoint: srv.URL, Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := api.Read(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "changed twice") || snap.Requests != 3 {
+		t.Fatalf("err = %v, %d requests", err, snap.Requests)
 	}
 }

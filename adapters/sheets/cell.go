@@ -88,7 +88,8 @@ const maxSerial = 2958466
 //   - nil, "" or white space: DateMissing.
 //   - Text (trimmed first): DD-MM-YYYY HH:MM:SS, DD-MM-YYYY HH:MM, DD/MM/YYYY HH:MM:SS,
 //     YYYY-MM-DD HH:MM:SS and DD-MM-YYYY (midnight) are wall-clock times in loc; RFC 3339 with
-//     an offset or Z keeps its instant (returned in loc).
+//     an offset or Z keeps its instant (returned in loc). Years outside 1900–9999 are
+//     DateInvalid (typos).
 //   - Numbers (float64, the integer types, json.Number, and text made only of digits with one
 //     optional "." or "," decimal separator, as a CSV export writes them) are serial numbers:
 //     days since 1899-12-30, the fraction being the time of day as a wall clock in loc,
@@ -153,16 +154,25 @@ func parseDateText(s string, loc *time.Location) (time.Time, jobs.DateState) {
 	}
 	for _, layout := range wallClockLayouts {
 		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, jobs.DateValid
+			return plausible(t)
 		}
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.In(loc), jobs.DateValid
+		return plausible(t.In(loc))
 	}
 	if f, ok := parseDecimal(s); ok {
 		return serialTime(f, loc)
 	}
 	return time.Time{}, jobs.DateInvalid
+}
+
+// plausible rejects text dates outside the years 1900–9999: "13-05-0226" is a typo to report
+// as invalid_date, not an occupation to skip silently as too old.
+func plausible(t time.Time) (time.Time, jobs.DateState) {
+	if y := t.Year(); y < 1900 || y > 9999 {
+		return time.Time{}, jobs.DateInvalid
+	}
+	return t, jobs.DateValid
 }
 
 // parseDecimal accepts only plain decimals ("46155", "46155.4818", "46155,4818"): no sign,

@@ -208,3 +208,14 @@ func TestCellText(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDateImplausibleYears(t *testing.T) {
+	for _, s := range []string{"1-1-0000", "13-05-0226 10:00:00", "31-12-1899 23:59:59", "0001-01-01T00:00:00Z", "9999-12-31T23:00:00-05:00"} {
+		if _, state := ParseDate(s, santiago(t)); state != jobs.DateInvalid {
+			t.Errorf("ParseDate(%q) = %v, want invalid", s, state)
+		}
+	}
+	if _, state := ParseDate("01-01-1900 00:00:00", santiago(t)); state != jobs.DateValid {
+		t.Errorf("1900 is plausible")
+	}
+}

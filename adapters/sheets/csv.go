@@ -22,6 +22,8 @@ type CSV struct {
 	loc  *time.Location
 }
 
+var _ jobs.SheetReader = (*CSV)(nil)
+
 // NewCSV returns a reader of the CSV file at path; a nil loc means UTC.
 func NewCSV(path string, loc *time.Location) *CSV {
 	return &CSV{path: path, loc: loc}

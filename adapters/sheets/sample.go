@@ -73,8 +73,9 @@ func Sample(now time.Time, loc *time.Location) [][]any {
 	if t := exactly24h.Truncate(time.Second); !t.Equal(exactly24h) {
 		exactly24h = t.Add(time.Second)
 	}
-	y, m, d := now.In(loc).Date()
-	today := time.Date(y, m, d, 0, 0, 0, 0, loc).Format("02-01-2006")
+	// Today's date as text; not via time.Date, which would move a midnight that daylight
+	// saving skips into the day before.
+	today := now.In(loc).Format("02-01-2006")
 
 	type row struct {
 		tag, holder, date any
@@ -154,5 +155,6 @@ func Sample(now time.Time, loc *time.Location) [][]any {
 func serialOf(t time.Time, loc *time.Location) float64 {
 	w := t.In(loc)
 	wall := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, time.UTC)
-	return wall.Sub(time.Date(1899, time.December, 30, 0, 0, 0, 0, time.UTC)).Seconds() / 86400
+	// Unix seconds, not Sub: a Duration overflows past 292 years.
+	return float64(wall.Unix()-time.Date(1899, time.December, 30, 0, 0, 0, 0, time.UTC).Unix()) / 86400
 }

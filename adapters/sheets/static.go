@@ -15,6 +15,8 @@ type Static struct {
 	loc  *time.Location
 }
 
+var _ jobs.SheetReader = (*Static)(nil)
+
 // NewStatic returns a reader of a copy of grid; a nil loc means UTC.
 func NewStatic(grid [][]any, loc *time.Location) *Static {
 	cp := make([][]any, len(grid))

@@ -84,7 +84,7 @@ func (e *Emulator) SetSheet(name string, grid [][]any) {
 }
 
 // FailNext makes the next n requests answer status with a Google-style error body, and a
-// Retry-After header when retryAfter is not empty.
+// Retry-After header when retryAfter is not empty. A pending SetRawResponse goes first.
 func (e *Emulator) FailNext(n, status int, retryAfter string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -202,10 +202,11 @@ func (e *Emulator) admit(req Request) plan {
 		e.failN--
 		p.failStatus, p.failRetry = e.failStatus, e.failRetry
 	}
-	// Serve from a private copy of the few grids this request may touch, outside the lock.
+	// The request is served outside the lock, so it gets its own map of the tabs. The grids
+	// themselves can be shared: SetSheet replaces a grid, it never changes one in place.
 	grids := make(map[string][][]any, len(p.sheets))
 	for name, g := range p.sheets {
-		grids[name] = g // grids are replaced, never mutated, by SetSheet: sharing is safe
+		grids[name] = g
 	}
 	p.sheets = grids
 	p.order = append([]string(nil), p.order...)
