@@ -84,6 +84,7 @@ func (r *Reconciler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	if !ok {
 		runID = uuid.NewString()
 	}
+	started := time.Now()
 	if len(p.Spools) == 0 && r.Pending != nil {
 		if err := r.Pending.ClearPending(ctx); err != nil {
 			r.log().Warn("clear pending reconcile mark", "run_id", runID, "err", err)
@@ -98,7 +99,7 @@ func (r *Reconciler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	case report.DeferredUntil != nil:
 		outcome = "deferred"
 	}
-	r.observer().RunFinished(p.Trigger, outcome, time.Since(p.RequestedAt), report)
+	r.observer().RunFinished(p.Trigger, outcome, time.Since(started), report)
 	if err != nil {
 		return err
 	}

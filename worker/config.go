@@ -8,11 +8,14 @@ import (
 	"time"
 
 	"reconciler/jobs"
+	"reconciler/schedules"
 )
 
 // Config is what the running process needs, already validated by cmd/reconciler.
 type Config struct {
 	Rules               jobs.Rules
+	Location            *time.Location  // TIMEZONE, for cron specs
+	Schedule            *schedules.Spec // nil: RECONCILE_SCHEDULE=off
 	ReconcileDeadline   time.Duration
 	RestoreDeadline     time.Duration
 	RestoreMaxStaleness time.Duration
@@ -33,4 +36,6 @@ type Store interface {
 	jobs.LockStore
 	jobs.RunStore
 	LastReport(ctx context.Context) ([]byte, error)
+	WriteTombstone(ctx context.Context, tag string, at time.Time) error
+	ClearTombstone(ctx context.Context, tag string) error
 }

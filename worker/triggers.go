@@ -44,8 +44,18 @@ func (w *Worker) TriggerFull(ctx context.Context, trigger string) error {
 // group's tasks into one reconcile after a short grace period, so a burst of expirations
 // costs one sheet read.
 func (w *Worker) TriggerTags(ctx context.Context, tags ...string) error {
+	return w.triggerTagsAt(ctx, time.Time{}, tags...)
+}
+
+// triggerTagsAt is TriggerTags for a later time (zero: now); delayed tasks join the group
+// when they fall due, so they are coalesced too.
+func (w *Worker) triggerTagsAt(ctx context.Context, at time.Time, tags ...string) error {
+	opts := []asynq.Option{asynq.Group(keyspaceGroup)}
+	if !at.IsZero() {
+		opts = append(opts, asynq.ProcessAt(at))
+	}
 	task, err := jobs.NewReconcileTask(jobs.ReconcilePayload{Trigger: jobs.TriggerKeyspace, Spools: tags}, w.cfg.ReconcileDeadline,
-		asynq.Group(keyspaceGroup))
+		opts...)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"reconciler/jobs"
+	"reconciler/schedules"
 )
 
 // Worker is one running reconciler process.
@@ -29,6 +30,7 @@ type Worker struct {
 	restorer   *jobs.Restorer
 	metrics    *Metrics
 	restart    *restartWatcher
+	events     EventSource
 
 	addrMu sync.Mutex
 	addr   net.Addr // where HTTP listens, once it does
@@ -39,7 +41,8 @@ type Parts struct {
 	Redis   redis.UniversalClient // one small pool, shared by asynq and the lock store
 	Sheet   jobs.SheetReader
 	Store   Store
-	Metrics *Metrics // nil: a new registry
+	Metrics *Metrics    // nil: a new registry
+	Events  EventSource // nil: no keyspace events
 }
 
 // New wires the handlers to the parts.
@@ -48,7 +51,7 @@ func New(cfg Config, log *slog.Logger, p Parts) *Worker {
 		p.Metrics = NewMetrics()
 	}
 	rdb, sheet, store := p.Redis, p.Sheet, p.Store
-	w := &Worker{cfg: cfg, log: log, rdb: rdb, store: store, metrics: p.Metrics}
+	w := &Worker{cfg: cfg, log: log, rdb: rdb, store: store, metrics: p.Metrics, events: p.Events}
 	w.client = asynq.NewClientFromRedisClient(rdb)
 	w.inspector = asynq.NewInspectorFromRedisClient(rdb)
 	w.reconciler = &jobs.Reconciler{
@@ -91,9 +94,17 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("start task server: %w", err)
 	}
 
+	scheduler, err := w.startScheduler()
+	if err != nil {
+		server.Shutdown()
+		return err
+	}
 	httpSrv, err := w.startHTTP()
 	if err != nil {
 		server.Shutdown()
+		if scheduler != nil {
+			scheduler.Shutdown()
+		}
 		return err
 	}
 
@@ -101,6 +112,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	bg.Add(2)
 	go func() { defer bg.Done(); w.bootReconcile(ctx) }()
 	go func() { defer bg.Done(); w.restart.run(ctx) }()
+	if w.events != nil {
+		bg.Add(1)
+		go func() { defer bg.Done(); w.runEvents(ctx, w.events) }()
+	}
 
 	<-ctx.Done()
 	w.log.Info("shutting down", "shutdown_timeout", w.cfg.ShutdownTimeout.String())
@@ -112,11 +127,38 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer cancel()
 		_ = httpSrv.Shutdown(sctx)
 	}()
-	go func() { defer down.Done(); server.Shutdown() }()
+	go func() {
+		defer down.Done()
+		if scheduler != nil {
+			scheduler.Shutdown()
+		}
+		server.Shutdown()
+	}()
 	down.Wait()
 	bg.Wait()
 	w.log.Info("stopped")
 	return nil
+}
+
+// startScheduler registers RECONCILE_SCHEDULE with asynq's scheduler (visible in asynqmon);
+// every replica runs one and the per-tick TaskID lets one reconcile through per tick.
+func (w *Worker) startScheduler() (*asynq.Scheduler, error) {
+	if w.cfg.Schedule == nil {
+		w.log.Info("schedule off: reconciles run on boot, keyspace events, Redis restarts and on demand")
+		return nil, nil
+	}
+	entry := schedules.NewEntry(w.cfg.Schedule, w.log)
+	opts := &asynq.SchedulerOpts{Location: w.cfg.Location, Logger: asynqLogger{w.log}, LogLevel: asynq.WarnLevel}
+	entry.Install(opts)
+	scheduler := asynq.NewSchedulerFromRedisClient(w.rdb, opts)
+	if _, err := entry.Register(scheduler, w.cfg.ReconcileDeadline); err != nil {
+		return nil, fmt.Errorf("register RECONCILE_SCHEDULE %q: %w", w.cfg.Schedule.Raw, err)
+	}
+	if err := scheduler.Start(); err != nil {
+		return nil, fmt.Errorf("start the scheduler: %w", err)
+	}
+	w.log.Info("schedule on", "spec", w.cfg.Schedule.Raw)
+	return scheduler, nil
 }
 
 // bootReconcile enqueues the boot reconcile, retrying while Redis is unreachable. Its TaskID

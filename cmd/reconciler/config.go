@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
+	"reconciler/adapters/keyspace"
 	"reconciler/adapters/sheets"
 	"reconciler/jobs"
+	"reconciler/schedules"
 	"reconciler/worker"
 )
 
@@ -29,6 +29,7 @@ type settings struct {
 	LockPrefix     string
 	Schedule       string // "off" or a cron spec
 	KeyspaceEvents string
+	KeyspaceMode   keyspace.Mode
 	MaxReadsPerMin int
 	Port           int
 	LogLevel       string
@@ -145,15 +146,16 @@ func loadSettings(getenv func(string) string, needSheet bool) (settings, error) 
 	w.HTTPAddr = host + ":" + strconv.Itoa(s.Port)
 	s.Worker = w
 
-	if !strings.EqualFold(s.Schedule, "off") {
-		if _, err := cron.ParseStandard(s.Schedule); err != nil {
-			bad("RECONCILE_SCHEDULE %q: %v: use a cron spec such as */5 * * * *, @every 1m, or off", s.Schedule, err)
-		}
+	spec, err := schedules.Parse(s.Schedule)
+	if err != nil {
+		bad("%v", err)
 	}
-	switch s.KeyspaceEvents {
-	case "auto", "configure", "off":
-	default:
-		bad("KEYSPACE_EVENTS %q: use auto, configure or off", s.KeyspaceEvents)
+	s.Worker.Schedule, s.Worker.Location = spec, s.Location
+	if s.KeyspaceMode, err = keyspace.ParseMode(s.KeyspaceEvents); err != nil {
+		bad("%v", err)
+	}
+	if s.Embedded && strings.TrimSpace(getenv("KEYSPACE_EVENTS")) == "" {
+		s.KeyspaceMode = keyspace.ModeOff // the in-process Redis has no keyspace notifications
 	}
 	if _, err := worker.NewLogger(os.Stderr, s.LogLevel, s.LogFormat); err != nil {
 		bad("%v", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"reconciler/adapters/keyspace"
 	"reconciler/worker"
 )
 
@@ -47,7 +48,8 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintln(stderr, "reconciler:", err)
 		return exitError
 	}
-	w := worker.New(s.Worker, log, worker.Parts{Redis: rdb, Sheet: sheet, Store: store, Metrics: metrics})
+	events := keyspaceEvents{keyspace.New(rdb, keyspace.Options{Prefix: s.LockPrefix, Mode: s.KeyspaceMode, Log: log})}
+	w := worker.New(s.Worker, log, worker.Parts{Redis: rdb, Sheet: sheet, Store: store, Metrics: metrics, Events: events})
 	log.Info("reconciler starting", "version", buildVersion(), "embedded", s.Embedded,
 		"sheet", sheetLabel(s), "lock_prefix", s.LockPrefix, "timezone", s.Location.String(),
 		"concurrency", s.Worker.Concurrency, "http", s.Worker.HTTPAddr)
@@ -63,4 +65,13 @@ func sheetLabel(s settings) string {
 		return "csv:" + s.SheetCSV
 	}
 	return fmt.Sprintf("api:%s/%s", s.SheetID, s.SheetName)
+}
+
+// keyspaceEvents adapts the keyspace watcher to the worker's EventSource.
+type keyspaceEvents struct{ w *keyspace.Watcher }
+
+func (k keyspaceEvents) Run(ctx context.Context, onEvent func(worker.LockEvent), onResubscribed func()) error {
+	return k.w.Run(ctx, func(ev keyspace.Event) {
+		onEvent(worker.LockEvent{Kind: string(ev.Kind), Tag: ev.Tag, At: ev.At})
+	}, onResubscribed)
 }

@@ -1,0 +1,57 @@
+package worker
+
+import (
+	"context"
+	"time"
+)
+
+// LockEvent is a keyspace notification for a lock key (adapters/keyspace, adapted by cmd).
+type LockEvent struct {
+	Kind string // "del", "expired", "evicted" or "set"
+	Tag  string
+	At   time.Time
+}
+
+// EventSource delivers lock events until ctx ends; onResubscribed is called whenever events
+// may have been missed (a lost and re-established subscription, flags turned on late).
+type EventSource interface {
+	Run(ctx context.Context, onEvent func(LockEvent), onResubscribed func()) error
+}
+
+// onLockEvent: events say when to look, never what is true. A del records a tombstone for
+// the release race and asks for a look once the window has passed (if the sheet still says
+// taken then, the backend failed to clear it, and the lock comes back without waiting for the
+// schedule). A set (the spool taken again) clears the tombstone, and an expired or evicted
+// lock asks for a reconcile of that tag now.
+func (w *Worker) onLockEvent(ctx context.Context, ev LockEvent) {
+	var err error
+	switch ev.Kind {
+	case "del":
+		err = w.store.WriteTombstone(ctx, ev.Tag, ev.At)
+		if err == nil {
+			err = w.triggerTagsAt(ctx, ev.At.Add(w.cfg.ReleaseSettle+time.Second), ev.Tag)
+		}
+	case "set":
+		err = w.store.ClearTombstone(ctx, ev.Tag)
+	case "expired", "evicted":
+		w.log.Info("lock lost", "tag", ev.Tag, "event", ev.Kind)
+		err = w.TriggerTags(ctx, ev.Tag)
+	}
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn("handle keyspace event", "event", ev.Kind, "tag", ev.Tag, "err", err)
+	}
+}
+
+// runEvents subscribes until ctx ends; a resubscription means events may have been lost,
+// which only a full reconcile can make up for.
+func (w *Worker) runEvents(ctx context.Context, src EventSource) {
+	err := src.Run(ctx,
+		func(ev LockEvent) { w.onLockEvent(ctx, ev) },
+		func() {
+			w.log.Warn("keyspace subscription re-established; events may have been missed")
+			go w.onRedisRestart(ctx, "keyspace subscription lost and re-established")
+		})
+	if err != nil && ctx.Err() == nil {
+		w.log.Error("keyspace events stopped", "err", err)
+	}
+}
