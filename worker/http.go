@@ -6,7 +6,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,7 +24,7 @@ import (
 
 // Handler is the process's HTTP surface: /healthz, /readyz, /metrics, /monitor/ (asynqmon)
 // and POST /reconcile. The last two need basic auth; without MONITOR_PASSWORD they are not
-// served at all, except in embedded mode (which listens on 127.0.0.1 only).
+// served at all, except in embedded mode (which listens on 127.0.0.1) to loopback requests.
 func (w *Worker) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
@@ -29,7 +32,7 @@ func (w *Worker) Handler() http.Handler {
 		_, _ = rw.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", w.readyz)
-	w.metrics.Registry.MustRegister(newQueueCollector(w.inspector))
+	w.metrics.registerQueues(w.inspector)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.metrics.Registry, promhttp.HandlerOpts{}))
 
 	monitor := asynqmon.New(asynqmon.Options{
@@ -39,9 +42,13 @@ func (w *Worker) Handler() http.Handler {
 		ResultFormatter:  asynqmon.ResultFormatterFunc(prettyJSON),
 	})
 	// monitor.Close would close the shared Redis client: it is never called.
-	mux.Handle("/monitor/", w.guard(monitor))
+	// A browser sends cached basic-auth credentials with cross-site requests too, so a page
+	// elsewhere could pause queues or delete tasks through a logged-in operator's browser:
+	// state-changing requests from another origin are refused (403).
+	sameOrigin := http.NewCrossOriginProtection()
+	mux.Handle("/monitor/", w.guard(sameOrigin.Handler(monitor)))
 	mux.Handle("/monitor", http.RedirectHandler("/monitor/", http.StatusMovedPermanently))
-	mux.Handle("POST /reconcile", w.guard(http.HandlerFunc(w.postReconcile)))
+	mux.Handle("POST /reconcile", w.guard(sameOrigin.Handler(http.HandlerFunc(w.postReconcile))))
 	return mux
 }
 
@@ -59,18 +66,24 @@ func prettyJSON(_ string, b []byte) string {
 }
 
 // guard enforces basic auth with a constant-time comparison of both user and password.
+// Without MONITOR_PASSWORD the guarded routes are off (404), except in embedded mode for
+// requests that come from and are addressed to the loopback interface.
 func (w *Worker) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if w.cfg.MonitorPassword == "" {
-			if w.cfg.Embedded {
+			if w.cfg.Embedded && loopbackRequest(r) {
 				next.ServeHTTP(rw, r)
 				return
 			}
-			http.Error(rw, "not served: set MONITOR_PASSWORD to enable /monitor/ and /reconcile", http.StatusNotFound)
+			http.Error(rw, "not served: set MONITOR_PASSWORD (and MONITOR_USER, default admin) to enable /monitor/ and POST /reconcile", http.StatusNotFound)
 			return
 		}
 		user, pass, ok := r.BasicAuth()
-		if !ok || !equalSecret(user, w.cfg.MonitorUser) || !equalSecret(pass, w.cfg.MonitorPassword) {
+		// Both comparisons always run: skipping the password when the user is wrong would
+		// tell a caller, by timing, that the user name is right.
+		userOK := equalSecret(user, w.cfg.MonitorUser)
+		passOK := equalSecret(pass, w.cfg.MonitorPassword)
+		if !ok || !userOK || !passOK {
 			rw.Header().Set("WWW-Authenticate", `Basic realm="reconciler", charset="UTF-8"`)
 			http.Error(rw, "unauthorized", http.StatusUnauthorized)
 			return
@@ -79,10 +92,32 @@ func (w *Worker) guard(next http.Handler) http.Handler {
 	})
 }
 
-// equalSecret compares in constant time; hashing first hides the lengths as well.
-func equalSecret(got, want string) bool {
+// equalSecret compares in constant time; hashing first hides the lengths as well. It is a
+// variable so that tests can check that every request compares both user and password.
+var equalSecret = func(got, want string) bool {
 	g, h := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
 	return subtle.ConstantTimeCompare(g[:], h[:]) == 1
+}
+
+// loopbackRequest says whether r came from the loopback interface and names a loopback host
+// (the Host check keeps a DNS-rebinding web page from reaching the open embedded monitor).
+func loopbackRequest(r *http.Request) bool {
+	remote, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	if ip := net.ParseIP(remote); ip == nil || !ip.IsLoopback() {
+		return false
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // Readiness is the body of /readyz.
@@ -137,7 +172,7 @@ type ReconcileRequest struct {
 }
 
 func (w *Worker) postReconcile(rw http.ResponseWriter, r *http.Request) {
-	req, err := parseReconcileRequest(r)
+	req, err := parseReconcileRequest(rw, r)
 	if err != nil {
 		writeJSON(rw, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
@@ -150,13 +185,14 @@ func (w *Worker) postReconcile(rw http.ResponseWriter, r *http.Request) {
 	writeJSON(rw, http.StatusAccepted, map[string]any{"task_id": info.ID, "queue": info.Queue, "spool": req.Spools, "dry_run": req.DryRun})
 }
 
-func parseReconcileRequest(r *http.Request) (ReconcileRequest, error) {
+func parseReconcileRequest(rw http.ResponseWriter, r *http.Request) (ReconcileRequest, error) {
 	var req ReconcileRequest
-	r.Body = http.MaxBytesReader(nil, r.Body, 1<<20)
+	r.Body = http.MaxBytesReader(rw, r.Body, 1<<20)
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
+		// An empty body is a full reconcile, as it is without a Content-Type.
+		if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
 			return req, fmt.Errorf("decode JSON body: %w (want {\"spool\": [\"TAG\"], \"dry_run\": false})", err)
 		}
 	} else {

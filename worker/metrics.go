@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -30,7 +32,7 @@ func NewMetrics() *Metrics {
 			Name: "reconciler_runs_total", Help: "Reconcile runs by trigger and outcome (ok, error).",
 		}, []string{"trigger", "outcome"}),
 		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "reconciler_run_duration_seconds", Help: "Time from a reconcile being requested to its end.",
+			Name: "reconciler_run_duration_seconds", Help: "How long reconcile runs take, by trigger.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60},
 		}, []string{"trigger"}),
 		restores: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -75,6 +77,16 @@ func (m *Metrics) RestoreFinished(o jobs.RestoreOutcome) { m.restores.WithLabelV
 // SheetsResponse counts one Sheets API HTTP attempt by status code.
 func (m *Metrics) SheetsResponse(code int) {
 	m.sheetsRequests.WithLabelValues(strconv.Itoa(code)).Inc()
+}
+
+// registerQueues adds the asynq queue sizes to the registry, once: Handler may be built more
+// than once (tests, a second server) and a second registration must not panic.
+func (m *Metrics) registerQueues(in *asynq.Inspector) {
+	err := m.Registry.Register(newQueueCollector(in))
+	var dup prometheus.AlreadyRegisteredError
+	if err != nil && !errors.As(err, &dup) {
+		panic(fmt.Sprintf("register queue metrics: %v", err))
+	}
 }
 
 // queueCollector exports asynq's queue sizes at scrape time.

@@ -120,7 +120,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-ctx.Done()
 	w.log.Info("shutting down", "shutdown_timeout", w.cfg.ShutdownTimeout.String())
 	var down sync.WaitGroup
-	down.Add(2)
+	down.Add(3)
 	go func() {
 		defer down.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -132,8 +132,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		if scheduler != nil {
 			scheduler.Shutdown()
 		}
-		server.Shutdown()
 	}()
+	go func() { defer down.Done(); server.Shutdown() }()
 	down.Wait()
 	bg.Wait()
 	w.log.Info("stopped")

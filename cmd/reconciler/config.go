@@ -128,7 +128,7 @@ func loadSettings(getenv func(string) string, needSheet bool) (settings, error) 
 		ReleaseSettle:       duration(env, "RELEASE_SETTLE", "60s", false, bad),
 		OrphanCleanup:       boolean(env, "ORPHAN_CLEANUP", bad),
 		Concurrency:         positiveInt(env, "WORKER_CONCURRENCY", "10", bad),
-		ShutdownTimeout:     6 * time.Second,
+		ShutdownTimeout:     5 * time.Second,
 		MonitorUser:         env("MONITOR_USER", "admin"),
 		MonitorPassword:     getenv("MONITOR_PASSWORD"),
 		Embedded:            s.Embedded,
