@@ -41,13 +41,16 @@ type Reconciler struct {
 // report's run metadata is filled in except RunID and Trigger.
 func (r *Reconciler) Plan(ctx context.Context, scope Scope) (Plan, error) {
 	started := r.now()
+	// Locks first, then the sheet: a lock the backend deleted before the scan has its DEL
+	// well behind the snapshot by the time a restore runs, so the watcher has had the whole
+	// sheet read to write the tombstone that stops a stale row from resurrecting it.
+	locks, err := r.currentLocks(ctx, scope)
+	if err != nil {
+		return Plan{}, err
+	}
 	snap, err := r.Sheet.Read(ctx)
 	if err != nil {
 		return Plan{}, fmt.Errorf("read sheet: %w", err)
-	}
-	locks, err := r.currentLocks(ctx, snap.Rows, scope)
-	if err != nil {
-		return Plan{}, err
 	}
 	plan := MakePlan(snap.Rows, locks, r.now(), r.Rules, scope)
 	plan.Report.Spools = scope
@@ -59,7 +62,7 @@ func (r *Reconciler) Plan(ctx context.Context, scope Scope) (Plan, error) {
 
 // currentLocks reads every lock for a full scope (orphans need them all) and only the scope's
 // tags otherwise.
-func (r *Reconciler) currentLocks(ctx context.Context, rows []Row, scope Scope) (map[string]Lock, error) {
+func (r *Reconciler) currentLocks(ctx context.Context, scope Scope) (map[string]Lock, error) {
 	if scope.full() {
 		locks, err := r.Locks.AllLocks(ctx)
 		if err != nil {

@@ -29,7 +29,7 @@ func (w *Worker) onLockEvent(ctx context.Context, ev LockEvent) {
 	case "del":
 		err = w.store.WriteTombstone(ctx, ev.Tag, ev.At)
 		if err == nil {
-			err = w.triggerTagsAt(ctx, ev.At.Add(w.cfg.ReleaseSettle+time.Second), ev.Tag)
+			w.TriggerTagsAfter(ctx, time.Until(ev.At.Add(w.cfg.ReleaseSettle+time.Second)), ev.Tag)
 		}
 	case "set":
 		err = w.store.ClearTombstone(ctx, ev.Tag)

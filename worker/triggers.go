@@ -44,18 +44,8 @@ func (w *Worker) TriggerFull(ctx context.Context, trigger string) error {
 // group's tasks into one reconcile after a short grace period, so a burst of expirations
 // costs one sheet read.
 func (w *Worker) TriggerTags(ctx context.Context, tags ...string) error {
-	return w.triggerTagsAt(ctx, time.Time{}, tags...)
-}
-
-// triggerTagsAt is TriggerTags for a later time (zero: now); delayed tasks join the group
-// when they fall due, so they are coalesced too.
-func (w *Worker) triggerTagsAt(ctx context.Context, at time.Time, tags ...string) error {
-	opts := []asynq.Option{asynq.Group(keyspaceGroup)}
-	if !at.IsZero() {
-		opts = append(opts, asynq.ProcessAt(at))
-	}
 	task, err := jobs.NewReconcileTask(jobs.ReconcilePayload{Trigger: jobs.TriggerKeyspace, Spools: tags}, w.cfg.ReconcileDeadline,
-		opts...)
+		asynq.Group(keyspaceGroup))
 	if err != nil {
 		return err
 	}
@@ -63,6 +53,20 @@ func (w *Worker) triggerTagsAt(ctx context.Context, at time.Time, tags ...string
 		return fmt.Errorf("queue a keyspace reconcile of %v: %w", tags, err)
 	}
 	return nil
+}
+
+// TriggerTagsAfter is TriggerTags after a delay, timed in this process: asynq forwards a
+// scheduled task straight to pending even when it names a group, so delayed tasks would not
+// be coalesced. A restart loses the timer; the schedule covers that.
+func (w *Worker) TriggerTagsAfter(ctx context.Context, d time.Duration, tags ...string) {
+	time.AfterFunc(d, func() {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := w.TriggerTags(ctx, tags...); err != nil && ctx.Err() == nil {
+			w.log.Warn("queue a delayed keyspace reconcile", "spools", tags, "err", err)
+		}
+	})
 }
 
 const keyspaceGroup = "keyspace"
