@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestEmbeddedWhenNothingConfigured(t *testing.T) {
+	s, err := loadSettings(envOf(nil), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Embedded || s.Worker.HTTPAddr != "127.0.0.1:8080" || !s.Worker.Embedded {
+		t.Fatalf("nothing configured: embedded %v on %s, want the embedded demo on 127.0.0.1:8080", s.Embedded, s.Worker.HTTPAddr)
+	}
+	if s.Worker.Rules.MaxLockAge != 24*time.Hour || s.Worker.ReconcileDeadline != 10*time.Second ||
+		s.Worker.RestoreDeadline != 5*time.Second || s.LockPrefix != "spool_lock:" || s.Location.String() != "America/Santiago" {
+		t.Fatalf("defaults differ from DESIGN.md: %+v", s)
+	}
+}
+
+func TestProductionRefusesEmbedded(t *testing.T) {
+	for _, env := range []map[string]string{{"APP_ENV": "production"}, {"RAILWAY_ENVIRONMENT": "production"}} {
+		_, err := loadSettings(envOf(env), true)
+		if err == nil || !strings.Contains(err.Error(), "REDIS_URL is not set") || !strings.Contains(err.Error(), "no sheet configured") {
+			t.Fatalf("%v: err %v, want REDIS_URL and sheet problems", env, err)
+		}
+	}
+}
+
+func TestEveryProblemNamedAtOnce(t *testing.T) {
+	_, err := loadSettings(envOf(map[string]string{
+		"REDIS_URL":                   "http://example",
+		"SHEET_CSV":                   "/nonexistent/x.csv",
+		"TIMEZONE":                    "Mars/Olympus",
+		"RECONCILE_DEADLINE":          "1500ms",
+		"RESTORE_DEADLINE":            "0",
+		"MAX_LOCK_AGE":                "forever",
+		"RECONCILE_SCHEDULE":          "every tuesday",
+		"KEYSPACE_EVENTS":             "sometimes",
+		"SHEETS_MAX_READS_PER_MINUTE": "-3",
+		"ORPHAN_CLEANUP":              "maybe",
+		"PORT":                        "99999",
+		"LOG_LEVEL":                   "loud",
+	}), true)
+	if err == nil {
+		t.Fatal("invalid configuration accepted")
+	}
+	for _, name := range []string{"REDIS_URL", "SHEET_CSV", "TIMEZONE", "RECONCILE_DEADLINE", "RESTORE_DEADLINE",
+		"MAX_LOCK_AGE", "RECONCILE_SCHEDULE", "KEYSPACE_EVENTS", "SHEETS_MAX_READS_PER_MINUTE", "ORPHAN_CLEANUP", "PORT", "LOG_LEVEL"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("the error does not name %s:\n%v", name, err)
+		}
+	}
+}
+
+func TestSecretsNeverEchoed(t *testing.T) {
+	const password = "s3cr3t-pa55"
+	const key = "-----BEGIN PRIVATE KEY-----MIIEvQIBADANBg"
+	_, err := loadSettings(envOf(map[string]string{
+		"REDIS_URL":                           "redis://user:" + password + "@host:6379/notanumber",
+		"GOOGLE_SHEET_ID":                     "sheet",
+		"GOOGLE_APPLICATION_CREDENTIALS_JSON": `{"type":"service_account","private_key":"` + key + `"}`,
+	}), true)
+	if err == nil {
+		t.Fatal("bad REDIS_URL and credentials accepted")
+	}
+	if strings.Contains(err.Error(), password) || strings.Contains(err.Error(), "MIIEvQ") {
+		t.Fatalf("a secret reached the error:\n%v", err)
+	}
+	if !strings.Contains(err.Error(), "REDIS_URL") || !strings.Contains(err.Error(), "GOOGLE_APPLICATION_CREDENTIALS_JSON") {
+		t.Fatalf("the error does not name the variables:\n%v", err)
+	}
+	if got := redact("dial redis://u:"+password+"@h: refused", "redis://u:"+password+"@h:6379"); strings.Contains(got, password) {
+		t.Fatalf("redact left the password in %q", got)
+	}
+}
+
+func TestSheetWithoutRedisIsAnError(t *testing.T) {
+	_, err := loadSettings(envOf(map[string]string{"GOOGLE_SHEET_ID": "x", "SHEETS_ENDPOINT": "http://127.0.0.1:1/"}), true)
+	if err == nil || !strings.Contains(err.Error(), "REDIS_URL is not set while a sheet is configured") {
+		t.Fatalf("a sheet without REDIS_URL: %v", err)
+	}
+}
+
+func TestEnqueueNeedsNoSheet(t *testing.T) {
+	s, err := loadSettings(envOf(map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}), false)
+	if err != nil || s.RedisURL == "" {
+		t.Fatalf("enqueue with only REDIS_URL: %v", err)
+	}
+}
+
+func TestUsageExitCodes(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"frobnicate"}, envOf(nil), &out, &errb); code != exitUsage {
+		t.Fatalf("unknown command: exit %d, want %d", code, exitUsage)
+	}
+	if code := run([]string{"plan", "--no-such-flag"}, envOf(nil), &out, &errb); code != exitUsage {
+		t.Fatalf("plan with a bad flag: exit %d, want %d", code, exitUsage)
+	}
+	if code := run([]string{"plan", "extra"}, envOf(nil), &out, &errb); code != exitUsage {
+		t.Fatalf("plan with an argument: exit %d, want %d", code, exitUsage)
+	}
+	out.Reset()
+	if code := run([]string{"version"}, envOf(nil), &out, &errb); code != exitOK || !strings.HasPrefix(out.String(), "reconciler ") {
+		t.Fatalf("version: exit %d, output %q", code, out.String())
+	}
+}
