@@ -24,6 +24,15 @@ func eventsEnv(rds *redisserver.Server, emu *sheetsemu.Emulator, extra map[strin
 	return env
 }
 
+// expireNow makes key expire the way a TTL does, with an "expired" event. PEXPIRE 1 ms is not
+// enough: when the millisecond has passed before Redis checks it, Redis deletes the key as
+// "already expired" and publishes "del", which the worker rightly takes for a release.
+func expireNow(rds *redisserver.Server, key string) {
+	rds.MustDo("PEXPIRE", key, "30")
+	time.Sleep(40 * time.Millisecond)
+	rds.MustDo("EXISTS", key) // touch it: Redis expires a key lazily when it is read
+}
+
 // batchGets counts the emulator's data reads (header-only reads are not counted).
 func batchGets(emu *sheetsemu.Emulator) int {
 	n := 0
@@ -153,7 +162,7 @@ func TestRetakenSpoolClearsTombstone(t *testing.T) {
 	if !eventually(5*time.Second, func() bool { return rds.MustDo("EXISTS", "reconciler:released:"+c.tag) == "0" }) {
 		t.Fatal("re-taking the spool did not clear its tombstone")
 	}
-	rds.MustDo("PEXPIRE", key, "1")
+	expireNow(rds, key)
 	if !eventually(10*time.Second, func() bool { return rds.MustDo("PTTL", key) == "-1" }) {
 		t.Fatal("a lock lost after a re-take waited for the release window")
 	}
@@ -188,7 +197,7 @@ func TestLockLostDuringLongReconcile(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond) // the manual reconcile is now waiting on the slow sheet
 	c := sheet.candidates[9]
-	rds.MustDo("PEXPIRE", "spool_lock:"+c.tag, "1")
+	expireNow(rds, "spool_lock:"+c.tag)
 	if !eventually(20*time.Second, func() bool { return rds.MustDo("PTTL", "spool_lock:"+c.tag) == "-1" }) {
 		t.Fatalf("lock lost during a long reconcile was not restored by a follow-up")
 	}
