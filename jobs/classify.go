@@ -69,6 +69,13 @@ func (c Classified) Detail() string {
 // rules and now always give the same result.
 func Classify(rows []Row, now time.Time, rules Rules) []Classified {
 	out := make([]Classified, 0, len(rows))
+	ClassifyEach(rows, now, rules, func(c Classified) { out = append(out, c) })
+	return out
+}
+
+// ClassifyEach is Classify one row at a time: the planner uses it so that a 100,000-row sheet
+// does not materialise a slice of every classified row on each run.
+func ClassifyEach(rows []Row, now time.Time, rules Rules, each func(Classified)) {
 	seen := make(map[string]struct{}, len(rows))
 	for _, row := range rows {
 		c := classifyRow(row, now, rules)
@@ -80,9 +87,8 @@ func Classify(rows []Row, now time.Time, rules Rules) []Classified {
 				seen[c.Tag] = struct{}{}
 			}
 		}
-		out = append(out, c)
+		each(c)
 	}
-	return out
 }
 
 func classifyRow(row Row, now time.Time, rules Rules) Classified {

@@ -37,24 +37,27 @@ func (s Scope) set() map[string]struct{} {
 func MakePlan(rows []Row, locks map[string]Lock, now time.Time, rules Rules, scope Scope) Plan {
 	var p Plan
 	inScope := scope.set()
-	backed := make(map[string]struct{}, len(rows)) // tags the sheet says are taken
-	for _, c := range Classify(rows, now, rules) {
+	// Only locked tags matter for orphans: a set of every taken row would be garbage.
+	backed := make(map[string]struct{}, len(locks))
+	ClassifyEach(rows, now, rules, func(c Classified) {
 		if !scope.full() {
 			if _, ok := inScope[c.Tag]; !ok {
-				continue
+				return
 			}
 		}
 		p.Report.Rows++
 		p.Report.count(c)
 		if c.Class != ClassFree && c.Class != ClassDuplicateTag && c.Tag != "" {
-			backed[c.Tag] = struct{}{}
+			if _, locked := locks[c.Tag]; locked {
+				backed[c.Tag] = struct{}{}
+			}
 		}
 		if c.Class == ClassCandidate {
 			p.planCandidate(c, locks)
 		} else if d := c.Detail(); d != "" {
 			p.Report.addProblem(Problem{Row: c.Number, Tag: c.Tag, Class: string(c.Class), Detail: d})
 		}
-	}
+	})
 	if scope.full() {
 		for tag, lock := range locks {
 			if _, ok := backed[tag]; !ok {

@@ -108,6 +108,6 @@ func (w *Worker) retryEnqueue(ctx context.Context, what string, f func() error) 
 			return
 		case <-time.After(delay):
 		}
-		delay = min(delay*2, 15*time.Second)
+		delay = min(delay*2, 2*time.Second)
 	}
 }
