@@ -16,20 +16,9 @@ import (
 	"reconciler/tests/sheetsemu"
 )
 
-var santiago = func() *time.Location {
-	loc, err := time.LoadLocation("America/Santiago")
-	if err != nil {
-		panic(err)
-	}
-	return loc
-}()
+var santiago = sheetsemu.Santiago
 
-// serial is t as a Sheets serial number: days since 1899-12-30 of the wall clock in Santiago.
-func serial(t time.Time) float64 {
-	w := t.In(santiago)
-	wall := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, time.UTC)
-	return wall.Sub(time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC)).Hours() / 24
-}
+func serial(t time.Time) float64 { return sheetsemu.Serial(t) }
 
 // spoolSheet is a test sheet and what the reconciler must make of it.
 type spoolSheet struct {
@@ -43,50 +32,14 @@ type candidate struct {
 	at       time.Time // to the second
 }
 
-// buildSheet makes n rows on the real header: 20% fresh occupations (dates as serial numbers
-// and as three text formats), the rest free, DISPONIBLE, or occupied too long ago, plus a few
-// malformed rows.
+// buildSheet makes n rows on the real header (sheetsemu.Generate): 20% fresh occupations,
+// the rest free, DISPONIBLE, occupied too long ago or tag-only, plus a few malformed rows.
 func buildSheet(t *testing.T, n int, now time.Time) spoolSheet {
-	header := sheetsemu.OperacionesHeader(t)
-	var s spoolSheet
-	rows := make([]map[string]any, 0, n)
-	for i := range n {
-		tag := fmt.Sprintf("MK-%04d-CW-%05d-%03d", i/100, i, i%1000)
-		id := 1 + i%97
-		holder := fmt.Sprintf("W%c(%d)", 'A'+rune(i%26), id)
-		at := now.Add(-time.Duration(i%1380) * time.Minute).Truncate(time.Second)
-		switch i % 5 {
-		case 0:
-			var date any
-			switch (i / 5) % 4 {
-			case 0:
-				date = serial(at)
-			case 1:
-				date = at.In(santiago).Format("02-01-2006 15:04:05")
-			case 2:
-				date = at.In(santiago).Format("2006-01-02 15:04:05")
-			case 3:
-				date = at.Format(time.RFC3339)
-			}
-			rows = append(rows, sheetsemu.Spool(tag, holder, date))
-			s.candidates = append(s.candidates, candidate{tag: tag, workerID: id, at: at})
-		case 1:
-			rows = append(rows, sheetsemu.Spool(tag, "", nil))
-		case 2:
-			rows = append(rows, sheetsemu.Spool(tag, "DISPONIBLE", at.In(santiago).Format("02-01-2006 15:04:05")))
-		case 3:
-			rows = append(rows, sheetsemu.Spool(tag, holder, serial(now.Add(-30*time.Hour))))
-		case 4:
-			rows = append(rows, map[string]any{sheetsemu.ColTag: tag}) // short row: tag only
-		}
+	g := sheetsemu.Generate(sheetsemu.OperacionesHeader(t), n, now)
+	s := spoolSheet{grid: g.Grid}
+	for _, c := range g.Candidates {
+		s.candidates = append(s.candidates, candidate{tag: c.Tag, workerID: c.WorkerID, at: c.At})
 	}
-	rows = append(rows,
-		sheetsemu.Spool("BAD-HOLDER-1", "sin id", serial(now)),
-		sheetsemu.Spool("BAD-DATE-1", "MR(93)", "ayer en la tarde"),
-		nil, // an empty row in the middle
-		sheetsemu.Spool(s.candidates[2].tag, "XX(5)", serial(now)), // duplicate: the first row wins
-	)
-	s.grid = sheetsemu.Grid(header, rows...)
 	return s
 }
 

@@ -439,7 +439,7 @@ func (b *sizeBench) replayPlan() (replay, error) {
 	ctx, cancel := b.ctx()
 	defer cancel()
 	api, err := sheets.NewAPI(ctx, sheets.APIConfig{SpreadsheetID: b.emu.SpreadsheetID(), SheetName: "Operaciones",
-		Endpoint: b.emu.Endpoint(), Location: santiago})
+		Endpoint: b.emu.Endpoint(), Location: sheetsemu.Santiago})
 	if err != nil {
 		return replay{}, err
 	}
@@ -458,7 +458,7 @@ func (b *sizeBench) replayPlan() (replay, error) {
 	_ = client.Ping(ctx).Err()
 	hook := &countingHook{}
 	client.AddHook(hook)
-	store := redislock.New(client, redislock.Options{Location: santiago})
+	store := redislock.New(client, redislock.Options{Location: sheetsemu.Santiago})
 	t = time.Now()
 	locks, err := store.AllLocks(ctx)
 	if err != nil {
@@ -487,7 +487,7 @@ func baselines(rds *redisserver.Server, tags []string, reps int) (seq, pipe []ti
 	if err := client.Ping(ctx).Err(); err != nil {
 		return nil, nil, err
 	}
-	now := time.Now().In(santiago).Format("02-01-2006 15:04:05")
+	now := time.Now().In(sheetsemu.Santiago).Format("02-01-2006 15:04:05")
 	values := make([]string, len(tags))
 	keys := make([]string, len(tags))
 	for i, t := range tags {
