@@ -184,27 +184,18 @@ func (w *Worker) startScheduler() (*asynq.Scheduler, error) {
 // bootReconcile enqueues the boot reconcile, retrying while Redis is unreachable. Its TaskID
 // is the minute slot, so quick restarts and replicas starting together run one.
 func (w *Worker) bootReconcile(ctx context.Context) {
-	delay := 500 * time.Millisecond
-	for {
-		info, err := w.Enqueue(ctx, jobs.ReconcilePayload{Trigger: jobs.TriggerBoot},
-			asynq.TaskID(jobs.BootTaskID(time.Now())))
+	w.retryEnqueue(ctx, "queue boot reconcile", func() error {
+		id := jobs.BootTaskID(time.Now())
+		info, err := w.Enqueue(ctx, jobs.ReconcilePayload{Trigger: jobs.TriggerBoot}, asynq.TaskID(id))
 		switch {
 		case err == nil:
 			w.log.Info("boot reconcile queued", "task_id", info.ID)
-			return
 		case errors.Is(err, asynq.ErrTaskIDConflict):
-			w.log.Info("boot reconcile already queued by a recent start", "task_id", jobs.BootTaskID(time.Now()))
-			return
+			w.log.Info("boot reconcile already queued by a recent start", "task_id", id)
+			return nil
 		}
-		w.log.Warn("queue boot reconcile; retrying", "err", err, "in", delay.String())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		// Short cap: locks stay missing until Redis is back and this succeeds.
-		delay = min(delay*2, 2*time.Second)
-	}
+		return err
+	})
 }
 
 // Enqueue queues a reconcile with the configured deadline.
