@@ -30,6 +30,8 @@ type RestoreRequest struct {
 	MaxAge     time.Duration // MAX_LOCK_AGE
 	Staleness  time.Duration // RESTORE_MAX_STALENESS
 	Settle     time.Duration // RELEASE_SETTLE
+	// RunID, when set, is the run whose tally counts the outcome, in the same atomic step.
+	RunID string
 }
 
 // LockStore is the lock keyspace in Redis.
@@ -66,7 +68,8 @@ var RestoreOutcomes = []RestoreOutcome{
 // RunStore keeps what runs leave behind for people and for `enqueue --wait`.
 type RunStore interface {
 	SaveReport(ctx context.Context, report []byte) error
-	// AddTally counts one restore outcome (or "failed") against the run that queued it.
+	// AddTally adds to a run's tally. Restore outcomes are counted by LockStore.Restore itself
+	// (RestoreRequest.RunID); this is for what happens outside it ("failed").
 	AddTally(ctx context.Context, runID, field string, n int64) error
 }
 

@@ -39,6 +39,7 @@ func (r *Restorer) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	outcome, err := r.Locks.Restore(ctx, RestoreRequest{
 		Tag: p.Tag, WorkerID: p.WorkerID, OccupiedAt: p.OccupiedAt, SnapshotAt: p.SnapshotAt,
 		Now: now, MaxAge: r.Rules.MaxLockAge, Staleness: r.Staleness, Settle: r.Settle,
+		RunID: p.RunID, // the outcome is counted against its run in the same step
 	})
 	if err != nil {
 		return fmt.Errorf("restore lock of %q: %w", p.Tag, err)
@@ -53,11 +54,6 @@ func (r *Restorer) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	if body, err := json.Marshal(RestoreResult{Tag: p.Tag, Outcome: outcome, RunID: p.RunID}); err == nil {
 		if w := task.ResultWriter(); w != nil {
 			_, _ = w.Write(body)
-		}
-	}
-	if p.RunID != "" {
-		if err := r.Runs.AddTally(ctx, p.RunID, string(outcome), 1); err != nil {
-			r.log().Warn("count restore outcome", "tag", p.Tag, "run_id", p.RunID, "err", err)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package redislock
 
 import (
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -314,4 +315,57 @@ func TestRestoreErrorsNameTheTag(t *testing.T) {
 
 func formatMs(t time.Time) string {
 	return strconvI64(t.UnixMilli())
+}
+
+func TestRestoreCountsOutcomeInRunTally(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now()
+	req := request(now)
+	req.RunID = "run-7"
+	expectOutcome(t, mustRestore(t, e, req), jobs.OutcomeRestored)
+	expectOutcome(t, mustRestore(t, e, req), jobs.OutcomeAlreadyLocked)
+	other := req
+	other.Tag, other.WorkerID = "TAKEN", 5
+	e.srv.MustDo("SET", "spool_lock:TAKEN", "6:someone-else")
+	expectOutcome(t, mustRestore(t, e, other), jobs.OutcomeHolderMismatch)
+	old := req
+	old.Tag, old.OccupiedAt = "OLD", now.Add(-25*time.Hour)
+	expectOutcome(t, mustRestore(t, e, old), jobs.OutcomeTooOld)
+
+	got, err := e.store.Tally(ctxT(t), "run-7")
+	want := map[string]int64{"restored": 1, "already_locked": 1, "holder_mismatch": 1, "too_old": 1}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Tally = %v, %v; want %v", got, err, want)
+	}
+	if ttl := e.pttl(t, TallyKey("run-7")); ttl <= 86_000_000 || ttl > 86_400_000 {
+		t.Fatalf("tally PTTL = %d, want about 24h", ttl)
+	}
+
+	// Without a run id nothing is counted anywhere.
+	plain := request(now)
+	plain.Tag = "PLAIN"
+	expectOutcome(t, mustRestore(t, e, plain), jobs.OutcomeRestored)
+	if keys := e.srv.MustDo("KEYS", TallyPrefix+"*"); keys != TallyKey("run-7") {
+		t.Fatalf("tally keys = %q, want only %q", keys, TallyKey("run-7"))
+	}
+}
+
+func TestRestoreBrokenTallyStillRestores(t *testing.T) {
+	e := newEnv(t, Options{})
+	for name, setup := range map[string][]string{
+		"tally is a string":         {"SET", TallyKey("broken"), "x"},
+		"tally field not a number":  {"HSET", TallyKey("broken"), "restored", "many"},
+		"tally is a list of things": {"RPUSH", TallyKey("broken"), "a", "b"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e.srv.MustDo("DEL", TallyKey("broken"), "spool_lock:"+tag)
+			e.srv.MustDo(setup...)
+			req := request(time.Now())
+			req.RunID = "broken"
+			expectOutcome(t, mustRestore(t, e, req), jobs.OutcomeRestored)
+			if !e.exists(t, "spool_lock:"+tag) {
+				t.Fatal("lock not written")
+			}
+		})
+	}
 }
