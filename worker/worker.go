@@ -79,8 +79,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux := asynq.NewServeMux()
 	mux.Handle(jobs.TypeReconcile, w.reconciler)
 	mux.Handle(jobs.TypeRestore, w.restorer)
-	server := asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
-		Concurrency:      w.cfg.Concurrency,
+	server, err := startTaskServers(w.rdb, asynq.Config{
+		Concurrency:      w.cfg.Concurrency, // in all, split between the servers
 		Queues:           jobs.Queues,
 		ErrorHandler:     asynq.ErrorHandlerFunc(w.restorer.HandleError),
 		Logger:           asynqLogger{w.log},
@@ -97,9 +97,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		// Retries (a restore taken back from a dead worker) move to pending within a second,
 		// not the default five.
 		DelayedTaskCheckInterval: time.Second,
-	})
-	if err := server.Start(mux); err != nil {
-		return fmt.Errorf("start task server: %w", err)
+	}, mux)
+	if err != nil {
+		return err
 	}
 
 	scheduler, err := w.startScheduler()

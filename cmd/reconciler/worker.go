@@ -35,7 +35,9 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		demo.printBanner(stdout, s)
 	}
 
-	rdb, err := connectRedis(s.RedisURL, s.Worker.Concurrency+12)
+	// One connection per task in flight, plus the reconcile's 8 concurrent enqueues and the
+	// dequeue and background loops (heartbeat, forwarder, janitor, ...) of the two task servers.
+	rdb, err := connectRedis(s.RedisURL, s.Worker.Concurrency+16)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconciler:", err)
 		return exitError

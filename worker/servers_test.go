@@ -1,0 +1,123 @@
+package worker
+
+import (
+	"context"
+	"os"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"reconciler/tests/redisserver"
+)
+
+// blockingHandler counts the tasks running at once and holds each until release is closed.
+type blockingHandler struct {
+	running, peak atomic.Int32
+	release       chan struct{}
+}
+
+func (h *blockingHandler) ProcessTask(ctx context.Context, _ *asynq.Task) error {
+	n := h.running.Add(1)
+	defer h.running.Add(-1)
+	for {
+		p := h.peak.Load()
+		if n <= p || h.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	select {
+	case <-h.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func TestTaskServersSplitConcurrency(t *testing.T) {
+	rds := redisserver.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rds.Addr(), PoolSize: 30})
+	t.Cleanup(func() { _ = rdb.Close() })
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+
+	for _, tc := range []struct {
+		concurrency int
+		want        []int // concurrency of each server, sorted
+	}{{1, []int{1}}, {2, []int{1, 1}}, {5, []int{2, 3}}, {10, []int{5, 5}}} {
+		servers, err := startTaskServers(rdb, asynq.Config{
+			Concurrency: tc.concurrency, Queues: map[string]int{"q": 1}, LogLevel: asynq.FatalLevel,
+			TaskCheckInterval: 50 * time.Millisecond, ShutdownTimeout: time.Second,
+		}, &blockingHandler{release: make(chan struct{})})
+		if err != nil {
+			t.Fatalf("concurrency %d: %v", tc.concurrency, err)
+		}
+		var got []int
+		ok := redisserver.WaitFor(context.Background(), 5*time.Second, func() bool {
+			infos, err := insp.Servers()
+			if err != nil {
+				return false
+			}
+			got = got[:0]
+			for _, info := range infos {
+				if info.PID != os.Getpid() {
+					t.Errorf("server of pid %d, want this process %d", info.PID, os.Getpid())
+				}
+				got = append(got, info.Concurrency)
+			}
+			slices.Sort(got)
+			return slices.Equal(got, tc.want)
+		})
+		servers.Shutdown()
+		if !ok {
+			t.Fatalf("WORKER_CONCURRENCY %d: servers with concurrency %v, want %v", tc.concurrency, got, tc.want)
+		}
+		// asynq removes a server's record when it stops; wait so the next case sees only its own.
+		redisserver.WaitFor(context.Background(), 5*time.Second, func() bool {
+			infos, err := insp.Servers()
+			return err == nil && len(infos) == 0
+		})
+	}
+}
+
+func TestTaskServersRunTheTotalConcurrencyAtOnce(t *testing.T) {
+	rds := redisserver.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rds.Addr(), PoolSize: 30})
+	t.Cleanup(func() { _ = rdb.Close() })
+	client := asynq.NewClientFromRedisClient(rdb)
+
+	h := &blockingHandler{release: make(chan struct{})}
+	servers, err := startTaskServers(rdb, asynq.Config{
+		Concurrency: 5, Queues: map[string]int{"q": 1}, LogLevel: asynq.FatalLevel,
+		TaskCheckInterval: 50 * time.Millisecond, ShutdownTimeout: 3 * time.Second,
+	}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		if _, err := client.Enqueue(asynq.NewTask("t", nil), asynq.Queue("q")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !redisserver.WaitFor(context.Background(), 5*time.Second, func() bool { return h.running.Load() == 5 }) {
+		t.Fatalf("%d tasks running, want 5 (the total concurrency, across both servers)", h.running.Load())
+	}
+	time.Sleep(300 * time.Millisecond) // several dequeue checks: the sixth must still wait
+	if p := h.peak.Load(); p != 5 {
+		t.Fatalf("peak of %d tasks at once, want 5", p)
+	}
+
+	// Shutdown stops every server together: the five blocked tasks get one ShutdownTimeout
+	// (3 s), not one per server (6 s), and are handed back.
+	start := time.Now()
+	servers.Shutdown()
+	close(h.release)
+	if took := time.Since(start); took >= 5500*time.Millisecond {
+		t.Fatalf("shutdown took %s, want one ShutdownTimeout (3s), not one per server", took)
+	}
+	if n := h.running.Load(); n != 0 {
+		t.Fatalf("%d handlers still running after shutdown", n)
+	}
+}
