@@ -92,6 +92,12 @@ type noObserver struct{}
 func (noObserver) RunFinished(string, string, time.Duration, *Report) {}
 func (noObserver) RestoreFinished(RestoreOutcome)                     {}
 
+// Retrigger asks for a reconcile of some spools soon; requests that arrive together are
+// coalesced into one run (one sheet read).
+type Retrigger interface {
+	TriggerTags(ctx context.Context, trigger string, tags ...string) error
+}
+
 // ReadBudget is the cluster-wide Sheets read budget (SHEETS_MAX_READS_PER_MINUTE).
 type ReadBudget interface {
 	// Take uses one read; when the budget is spent it returns false and when the next read is

@@ -24,6 +24,9 @@ type Restorer struct {
 	Log       *slog.Logger
 	Observer  Observer
 	Now       func() time.Time
+	// Retrigger, when set, gets a stale_snapshot restore's spool for a fresh look (nil: it
+	// waits for the next reconcile).
+	Retrigger Retrigger
 }
 
 // ProcessTask implements asynq.Handler for lock:restore.
@@ -51,12 +54,33 @@ func (r *Restorer) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	}
 	r.log().Log(ctx, level, "restore", "tag", p.Tag, "outcome", string(outcome), "holder", p.Holder,
 		"row", p.Row, "run_id", p.RunID, "trigger", p.Trigger)
+	if outcome == OutcomeStaleSnapshot {
+		r.lookAgain(ctx, p)
+	}
 	if body, err := json.Marshal(RestoreResult{Tag: p.Tag, Outcome: outcome, RunID: p.RunID}); err == nil {
 		if w := task.ResultWriter(); w != nil {
 			_, _ = w.Write(body)
 		}
 	}
 	return nil
+}
+
+// lookAgain asks for a reconcile of a spool whose restore was refused as stale: the sheet may
+// still say it is taken, and only a fresh snapshot can tell. Once only: a restore that was
+// itself planned by such a look does not ask again, or a sheet slower than
+// RESTORE_MAX_STALENESS would have every run ask for the next one.
+func (r *Restorer) lookAgain(ctx context.Context, p RestorePayload) {
+	if r.Retrigger == nil {
+		return
+	}
+	if p.Trigger == TriggerStaleRestore {
+		r.log().Warn("restore stale again after a fresh look; the next reconcile will retry it (is RESTORE_MAX_STALENESS shorter than a sheet read plus the restore queue?)",
+			"tag", p.Tag, "run_id", p.RunID, "snapshot_at", p.SnapshotAt.Format(time.RFC3339))
+		return
+	}
+	if err := r.Retrigger.TriggerTags(ctx, TriggerStaleRestore, p.Tag); err != nil {
+		r.log().Warn("ask for a fresh look at a stale restore", "tag", p.Tag, "run_id", p.RunID, "err", err)
+	}
 }
 
 // HandleError is the server's asynq.ErrorHandler: when a restore has used up its retries it

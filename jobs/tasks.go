@@ -37,6 +37,10 @@ const (
 	TriggerKeyspace     = "keyspace"
 	TriggerRedisRestart = "redis-restart"
 	TriggerManual       = "manual"
+	// TriggerStaleRestore: a restore found its snapshot older than RESTORE_MAX_STALENESS (it
+	// waited in the queue, or was taken back from a worker that died), so that spool gets one
+	// fresh look instead of waiting for the schedule.
+	TriggerStaleRestore = "stale-restore"
 )
 
 // ResultRetention is how long finished tasks and their results stay visible in asynqmon.

@@ -568,7 +568,8 @@ func tallies(t *testing.T, rds *redisserver.Server) map[string]int {
 // TestKillWorkerMidRestores: two workers share the queues; one is killed with SIGKILL in the
 // middle of restoring 20,000 locks. The other finishes the queue, and the dead worker's
 // in-flight tasks come back once asynq sees their lease expired (its recoverer runs every
-// minute and takes leases expired for over 30 s, then the retry waits 15-45 s). In the end
+// minute and takes leases expired for over 30 s; the retry then finds its snapshot stale and
+// the spool gets a fresh look). In the end
 // every lock holds exactly what the sheet implies, nothing that was there is overwritten,
 // and each lock was written once: the runs' tallies count one "restored" per written lock
 // (short of at most the killed worker's concurrency, whose tally it may not have added).
@@ -589,11 +590,11 @@ func TestKillWorkerMidRestores(t *testing.T) {
 		rds.MustDo("SET", key, seeded[key])
 	}
 	const concurrency = 2
+	// RESTORE_MAX_STALENESS stays at its default (60 s): the dead worker's in-flight restores
+	// come back from asynq's lease recovery minutes after their snapshot, are refused as
+	// stale_snapshot, and their spools get a fresh look (trigger stale-restore).
 	env := faultEnv(rds, emu, map[string]string{
-		"WORKER_CONCURRENCY": fmt.Sprint(concurrency), "RECONCILE_DEADLINE": "120s",
-		// Restores recovered from the dead worker run minutes after the snapshot; the
-		// staleness guard is not what this test is about.
-		"RESTORE_MAX_STALENESS": "30m",
+		"WORKER_CONCURRENCY": fmt.Sprint(concurrency), "RECONCILE_DEADLINE": "120s", "LOG_FORMAT": "json",
 	})
 	first := startWorker(t, env)
 	toRestore := len(sheet.candidates) - 2 - (len(seeded) - 3)
@@ -655,8 +656,21 @@ func TestKillWorkerMidRestores(t *testing.T) {
 	if r := tally["restored"]; r > toRestore || r < toRestore-concurrency {
 		t.Errorf("%d restores reported restored, want %d (at most %d fewer: the killed worker's in-flight tallies)", r, toRestore, concurrency)
 	}
-	if tally["failed"] > 0 || tally["stale_snapshot"] > 0 || tally["too_old"] > 0 {
+	if tally["failed"] > 0 || tally["too_old"] > 0 || tally["holder_mismatch"] > 0 {
 		t.Errorf("restores failed or refused: %v", tally)
+	}
+	// Each stale restore (the dead worker's, recovered late) must have led to a fresh look.
+	if tally["stale_snapshot"] > 0 {
+		looks := 0
+		for _, rec := range logLines(second.Stderr.String(), "reconcile finished") {
+			if rec["trigger"] == "stale-restore" {
+				looks++
+			}
+		}
+		if looks == 0 {
+			t.Errorf("%d stale restores and no stale-restore reconcile", tally["stale_snapshot"])
+		}
+		t.Logf("stale restores %d, fresh looks %d", tally["stale_snapshot"], looks)
 	}
 	if code := second.Wait(0); code != -1 {
 		t.Fatalf("the second worker exited (code %d)", code)

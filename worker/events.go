@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"time"
+
+	"reconciler/jobs"
 )
 
 // LockEvent is a keyspace notification for a lock key (adapters/keyspace, adapted by cmd).
@@ -35,7 +37,7 @@ func (w *Worker) onLockEvent(ctx context.Context, ev LockEvent) {
 		err = w.store.ClearTombstone(ctx, ev.Tag)
 	case "expired", "evicted":
 		w.log.Info("lock lost", "tag", ev.Tag, "event", ev.Kind)
-		err = w.TriggerTags(ctx, ev.Tag)
+		err = w.TriggerTags(ctx, jobs.TriggerKeyspace, ev.Tag)
 	}
 	if err != nil && ctx.Err() == nil {
 		w.log.Warn("handle keyspace event", "event", ev.Kind, "tag", ev.Tag, "err", err)

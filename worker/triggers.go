@@ -40,17 +40,17 @@ func (w *Worker) TriggerFull(ctx context.Context, trigger string) error {
 	return nil
 }
 
-// TriggerTags queues a reconcile of some tags into the keyspace group: asynq aggregates the
-// group's tasks into one reconcile after a short grace period, so a burst of expirations
-// costs one sheet read.
-func (w *Worker) TriggerTags(ctx context.Context, tags ...string) error {
-	task, err := jobs.NewReconcileTask(jobs.ReconcilePayload{Trigger: jobs.TriggerKeyspace, Spools: tags}, w.cfg.ReconcileDeadline,
-		asynq.Group(keyspaceGroup))
+// TriggerTags queues a reconcile of some tags into the group named after its trigger
+// (keyspace, stale-restore): asynq aggregates a group's tasks into one reconcile after a short
+// grace period, so a burst of expirations costs one sheet read. It implements jobs.Retrigger.
+func (w *Worker) TriggerTags(ctx context.Context, trigger string, tags ...string) error {
+	task, err := jobs.NewReconcileTask(jobs.ReconcilePayload{Trigger: trigger, Spools: tags}, w.cfg.ReconcileDeadline,
+		asynq.Group(trigger))
 	if err != nil {
 		return err
 	}
 	if _, err := w.client.EnqueueContext(ctx, task); err != nil {
-		return fmt.Errorf("queue a keyspace reconcile of %v: %w", tags, err)
+		return fmt.Errorf("queue a %s reconcile of %v: %w", trigger, tags, err)
 	}
 	return nil
 }
@@ -63,22 +63,21 @@ func (w *Worker) TriggerTagsAfter(ctx context.Context, d time.Duration, tags ...
 		if ctx.Err() != nil {
 			return
 		}
-		if err := w.TriggerTags(ctx, tags...); err != nil && ctx.Err() == nil {
+		if err := w.TriggerTags(ctx, jobs.TriggerKeyspace, tags...); err != nil && ctx.Err() == nil {
 			w.log.Warn("queue a delayed keyspace reconcile", "spools", tags, "err", err)
 		}
 	})
 }
 
-const keyspaceGroup = "keyspace"
-
 // aggregateTags merges a group of targeted reconciles into one over the union of their tags.
+// Groups are named after their trigger (see TriggerTags).
 func (w *Worker) aggregateTags(group string, tasks []*asynq.Task) *asynq.Task {
 	seen := map[string]bool{}
 	var spools []string
 	for _, t := range tasks {
 		p, err := jobs.DecodeReconcilePayload(t.Payload())
 		if err != nil {
-			w.log.Error("drop an unreadable keyspace reconcile from the group", "err", err)
+			w.log.Error("drop an unreadable targeted reconcile from the group", "group", group, "err", err)
 			continue
 		}
 		for _, s := range p.Spools {
@@ -89,8 +88,8 @@ func (w *Worker) aggregateTags(group string, tasks []*asynq.Task) *asynq.Task {
 		}
 	}
 	// Marshalling this payload cannot fail; asynq must never get a nil task back.
-	task, _ := jobs.NewReconcileTask(jobs.ReconcilePayload{Trigger: jobs.TriggerKeyspace, Spools: spools}, w.cfg.ReconcileDeadline)
-	w.log.Info("keyspace events coalesced", "group", group, "events", len(tasks), "spools", len(spools))
+	task, _ := jobs.NewReconcileTask(jobs.ReconcilePayload{Trigger: group, Spools: spools}, w.cfg.ReconcileDeadline)
+	w.log.Info("targeted reconciles coalesced", "group", group, "requests", len(tasks), "spools", len(spools))
 	return task
 }
 

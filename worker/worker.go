@@ -65,7 +65,7 @@ func New(cfg Config, log *slog.Logger, p Parts) *Worker {
 	rdb.AddHook(dialHook{w.restart.Kick})
 	w.restorer = &jobs.Restorer{
 		Locks: store, Runs: store, Rules: cfg.Rules, Staleness: cfg.RestoreMaxStaleness,
-		Settle: cfg.ReleaseSettle, Log: log, Observer: w.metrics,
+		Settle: cfg.ReleaseSettle, Log: log, Observer: w.metrics, Retrigger: w,
 	}
 	return w
 }
