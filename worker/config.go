@@ -1,4 +1,4 @@
-// Package worker is the running process: the asynq server and its mux, the boot trigger, the
+// Package worker is the running process: the asynq servers and their mux, the boot trigger, the
 // HTTP endpoints and shutdown. It wires jobs to the parts cmd/reconciler built from the
 // configuration; it knows no adapter.
 package worker

@@ -79,7 +79,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux := asynq.NewServeMux()
 	mux.Handle(jobs.TypeReconcile, w.reconciler)
 	mux.Handle(jobs.TypeRestore, w.restorer)
-	server, err := startTaskServers(w.rdb, asynq.Config{
+	servers, err := startTaskServers(w.rdb, asynq.Config{
 		Concurrency:      w.cfg.Concurrency, // in all, split between the servers
 		Queues:           jobs.Queues,
 		ErrorHandler:     asynq.ErrorHandlerFunc(w.restorer.HandleError),
@@ -104,12 +104,12 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	scheduler, err := w.startScheduler()
 	if err != nil {
-		server.Shutdown()
+		servers.Shutdown()
 		return err
 	}
 	httpSrv, err := w.startHTTP()
 	if err != nil {
-		server.Shutdown()
+		servers.Shutdown()
 		if scheduler != nil {
 			scheduler.Shutdown()
 		}
@@ -141,7 +141,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			scheduler.Shutdown()
 		}
 	}()
-	go func() { defer down.Done(); server.Shutdown() }()
+	go func() { defer down.Done(); servers.Shutdown() }()
 	down.Wait()
 	bg.Wait()
 	w.log.Info("stopped")
