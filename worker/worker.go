@@ -55,7 +55,7 @@ func New(cfg Config, log *slog.Logger, p Parts) *Worker {
 	w.client = asynq.NewClientFromRedisClient(rdb)
 	w.inspector = asynq.NewInspectorFromRedisClient(rdb)
 	w.reconciler = &jobs.Reconciler{
-		Sheet: sheet, Locks: store, Runs: store, Queue: queue{w.client, w.inspector},
+		Sheet: sheet, Locks: store, Runs: store, Queue: queue{w.client, w.inspector, rdb},
 		Rules: cfg.Rules, RestoreDeadline: cfg.RestoreDeadline, OrphanCleanup: cfg.OrphanCleanup,
 		Log: log, Observer: w.metrics, ReconcileDeadline: cfg.ReconcileDeadline,
 		Budget:  &readBudget{rdb: rdb, max: int64(cfg.MaxReadsPerMinute), now: time.Now},
@@ -248,10 +248,4 @@ func (h dialHook) DialHook(next redis.DialHook) redis.DialHook {
 func (h dialHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 func (h dialHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
-}
-
-// queue joins the asynq client and inspector into jobs.Queue.
-type queue struct {
-	*asynq.Client
-	*asynq.Inspector
 }
