@@ -13,27 +13,6 @@ type SheetReader interface {
 	Read(ctx context.Context) (Snapshot, error)
 }
 
-// Lock is a lock key's current value, parsed where it has the backend's format.
-type Lock struct {
-	Value    string
-	WorkerID int       // 0 when the value does not start with "{id}:"
-	At       time.Time // the value's timestamp; zero when unparseable
-}
-
-// RestoreRequest is everything the atomic restore step needs to decide and write.
-type RestoreRequest struct {
-	Tag        string
-	WorkerID   int
-	OccupiedAt time.Time // written into the value in TIMEZONE's wall clock
-	SnapshotAt time.Time // Snapshot.ReadAt of the reconcile that planned this restore
-	Now        time.Time
-	MaxAge     time.Duration // MAX_LOCK_AGE
-	Staleness  time.Duration // RESTORE_MAX_STALENESS
-	Settle     time.Duration // RELEASE_SETTLE
-	// RunID, when set, is the run whose tally counts the outcome, in the same atomic step.
-	RunID string
-}
-
 // LockStore is the lock keyspace in Redis.
 type LockStore interface {
 	// Locks returns the current locks of the given tags (absent tags are absent from the map),
@@ -45,24 +24,6 @@ type LockStore interface {
 	Restore(ctx context.Context, req RestoreRequest) (RestoreOutcome, error)
 	// DeleteIfValue deletes the lock of tag only while it still holds value (compare-and-delete).
 	DeleteIfValue(ctx context.Context, tag, value string) (bool, error)
-}
-
-// RestoreOutcome is the decision of one restore.
-type RestoreOutcome string
-
-const (
-	OutcomeRestored         RestoreOutcome = "restored"
-	OutcomeAlreadyLocked    RestoreOutcome = "already_locked"
-	OutcomeHolderMismatch   RestoreOutcome = "holder_mismatch"
-	OutcomeRecentlyReleased RestoreOutcome = "recently_released"
-	OutcomeStaleSnapshot    RestoreOutcome = "stale_snapshot"
-	OutcomeTooOld           RestoreOutcome = "too_old"
-)
-
-// RestoreOutcomes lists every outcome, in report order.
-var RestoreOutcomes = []RestoreOutcome{
-	OutcomeRestored, OutcomeAlreadyLocked, OutcomeHolderMismatch,
-	OutcomeRecentlyReleased, OutcomeStaleSnapshot, OutcomeTooOld,
 }
 
 // RunStore keeps what runs leave behind for people and for `enqueue --wait`.
@@ -96,6 +57,9 @@ func (noObserver) RestoreFinished(RestoreOutcome)                     {}
 // coalesced into one run (one sheet read).
 type Retrigger interface {
 	TriggerTags(ctx context.Context, trigger string, tags ...string) error
+	// TriggerTagsAt is TriggerTags at a later time (a restore's verification, an orphan's
+	// grace ending); looks due together are coalesced the same way.
+	TriggerTagsAt(ctx context.Context, trigger string, at time.Time, tags ...string) error
 }
 
 // ReadBudget is the cluster-wide Sheets read budget (SHEETS_MAX_READS_PER_MINUTE).

@@ -52,8 +52,11 @@ type Report struct {
 	ProblemsTotal  int       `json:"problems_total"`
 }
 
-// InSync says whether Redis already matched the sheet when the run looked.
-func (r *Report) InSync() bool { return r.Missing == 0 }
+// Drift says whether Redis disagreed with the sheet when the run looked: a spool the sheet
+// says is taken has no lock or somebody else's. This is the one rule for "in sync" (`plan`
+// exits 3 on drift). Orphans younger than ORPHAN_GRACE are not drift: the backend writes the
+// lock before the row, so a fresh lock is briefly unbacked.
+func (r *Report) Drift() bool { return r.Missing > 0 || r.HolderMismatch > 0 }
 
 func (r *Report) count(c Classified) {
 	switch c.Class {

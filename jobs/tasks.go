@@ -41,6 +41,14 @@ const (
 	// waited in the queue, or was taken back from a worker that died), so that spool gets one
 	// fresh look instead of waiting for the schedule.
 	TriggerStaleRestore = "stale-restore"
+	// TriggerRedisBack: Redis was unreachable and answers again; the backend wrote the sheet
+	// only (degraded mode) meanwhile, so those spools have no lock.
+	TriggerRedisBack = "redis-back"
+	// TriggerVerify: RELEASE_SETTLE + 1 s after restores, the restored spools are looked at
+	// again from a fresh snapshot (a restore from a stale sheet is taken back).
+	TriggerVerify = "verify"
+	// TriggerOrphan: an orphan lock's first-seen time + ORPHAN_GRACE has come.
+	TriggerOrphan = "orphan"
 )
 
 // ResultRetention is how long finished tasks and their results stay visible in asynqmon.

@@ -31,7 +31,7 @@ func (w *Worker) onLockEvent(ctx context.Context, ev LockEvent) {
 	case "del":
 		err = w.store.WriteTombstone(ctx, ev.Tag, ev.At)
 		if err == nil {
-			w.TriggerTagsAfter(ctx, time.Until(ev.At.Add(w.cfg.ReleaseSettle+time.Second)), ev.Tag)
+			err = w.TriggerTagsAt(ctx, jobs.TriggerKeyspace, ev.At.Add(w.cfg.ReleaseSettle+time.Second), ev.Tag)
 		}
 	case "set":
 		err = w.store.ClearTombstone(ctx, ev.Tag)

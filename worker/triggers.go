@@ -55,18 +55,20 @@ func (w *Worker) TriggerTags(ctx context.Context, trigger string, tags ...string
 	return nil
 }
 
-// TriggerTagsAfter is TriggerTags after a delay, timed in this process: asynq forwards a
+// TriggerTagsAt is TriggerTags at a later time, timed in this process: asynq forwards a
 // scheduled task straight to pending even when it names a group, so delayed tasks would not
-// be coalesced. A restart loses the timer; the schedule covers that.
-func (w *Worker) TriggerTagsAfter(ctx context.Context, d time.Duration, tags ...string) {
-	time.AfterFunc(d, func() {
+// be coalesced. A restart loses the timer; the schedule covers that. It implements
+// jobs.Retrigger.
+func (w *Worker) TriggerTagsAt(ctx context.Context, trigger string, at time.Time, tags ...string) error {
+	time.AfterFunc(time.Until(at), func() {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := w.TriggerTags(ctx, jobs.TriggerKeyspace, tags...); err != nil && ctx.Err() == nil {
-			w.log.Warn("queue a delayed keyspace reconcile", "spools", tags, "err", err)
+		if err := w.TriggerTags(ctx, trigger, tags...); err != nil && ctx.Err() == nil {
+			w.log.Warn("queue a delayed reconcile", "trigger", trigger, "spools", tags, "err", err)
 		}
 	})
+	return nil
 }
 
 // aggregateTags merges a group of targeted reconciles into one over the union of their tags.

@@ -15,7 +15,6 @@ import (
 
 	"reconciler/adapters/redislock"
 	"reconciler/jobs"
-	"reconciler/worker"
 )
 
 // spoolList collects repeated --spool flags.
@@ -104,7 +103,7 @@ func runEnqueue(ctx context.Context, args []string, getenv func(string) string, 
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(res)
 	} else {
-		worker.PrintReport(stdout, res.Report)
+		PrintReport(stdout, res.Report)
 		fmt.Fprintf(stdout, "restores: %s\n", res.tallyLine())
 	}
 	if res.Tally[jobs.TallyFailed] > 0 {

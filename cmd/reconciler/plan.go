@@ -8,7 +8,6 @@ import (
 	"io"
 
 	"reconciler/jobs"
-	"reconciler/worker"
 )
 
 // runPlan reads the sheet and Redis and says what a reconcile would do, writing nothing to
@@ -55,11 +54,11 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(planOutput{Report: rep, Drift: drift(rep), Restores: restoreLines(plan.Restores)})
+		_ = enc.Encode(planOutput{Report: rep, Drift: rep.Drift(), Restores: restoreLines(plan.Restores)})
 	} else {
 		printPlan(stdout, rep, plan.Restores)
 	}
-	if drift(rep) {
+	if rep.Drift() {
 		return exitDrift
 	}
 	return exitOK
@@ -71,11 +70,6 @@ type planOutput struct {
 	Restores []string     `json:"restores"`
 }
 
-// drift: the sheet says a spool is taken and Redis does not hold that lock (missing, or held
-// by somebody else). Orphans are reported but are not drift: the backend writes the lock
-// before the sheet, so a fresh lock is briefly an orphan.
-func drift(r *jobs.Report) bool { return r.Missing > 0 || r.HolderMismatch > 0 }
-
 func restoreLines(cs []jobs.Classified) []string {
 	out := make([]string, 0, len(cs))
 	for _, c := range cs {
@@ -85,7 +79,7 @@ func restoreLines(cs []jobs.Classified) []string {
 }
 
 func printPlan(w io.Writer, r *jobs.Report, restores []jobs.Classified) {
-	worker.PrintReport(w, r)
+	PrintReport(w, r)
 	for i, c := range restores {
 		if i == 20 {
 			fmt.Fprintf(w, "  … and %d more\n", len(restores)-20)
@@ -93,7 +87,7 @@ func printPlan(w io.Writer, r *jobs.Report, restores []jobs.Classified) {
 		}
 		fmt.Fprintf(w, "  would restore: row %d  %s  %s\n", c.Number, c.Tag, c.Holder)
 	}
-	if drift(r) {
+	if r.Drift() {
 		fmt.Fprintf(w, "drift: %d missing, %d held by someone else\n", r.Missing, r.HolderMismatch)
 	} else {
 		fmt.Fprintln(w, "in sync")

@@ -1,0 +1,42 @@
+package jobs
+
+import "time"
+
+// Lock is a lock key's current value, parsed where it has the backend's format.
+type Lock struct {
+	Value    string
+	WorkerID int       // 0 when the value does not start with "{id}:"
+	At       time.Time // the value's timestamp; zero when unparseable
+}
+
+// RestoreRequest is everything the atomic restore step needs to decide and write.
+type RestoreRequest struct {
+	Tag        string
+	WorkerID   int
+	OccupiedAt time.Time // written into the value in TIMEZONE's wall clock
+	SnapshotAt time.Time // Snapshot.ReadAt of the reconcile that planned this restore
+	Now        time.Time
+	MaxAge     time.Duration // MAX_LOCK_AGE
+	Staleness  time.Duration // RESTORE_MAX_STALENESS
+	Settle     time.Duration // RELEASE_SETTLE
+	// RunID, when set, is the run whose tally counts the outcome, in the same atomic step.
+	RunID string
+}
+
+// RestoreOutcome is the decision of one restore.
+type RestoreOutcome string
+
+const (
+	OutcomeRestored         RestoreOutcome = "restored"
+	OutcomeAlreadyLocked    RestoreOutcome = "already_locked"
+	OutcomeHolderMismatch   RestoreOutcome = "holder_mismatch"
+	OutcomeRecentlyReleased RestoreOutcome = "recently_released"
+	OutcomeStaleSnapshot    RestoreOutcome = "stale_snapshot"
+	OutcomeTooOld           RestoreOutcome = "too_old"
+)
+
+// RestoreOutcomes lists every outcome, in report order.
+var RestoreOutcomes = []RestoreOutcome{
+	OutcomeRestored, OutcomeAlreadyLocked, OutcomeHolderMismatch,
+	OutcomeRecentlyReleased, OutcomeStaleSnapshot, OutcomeTooOld,
+}
