@@ -18,20 +18,18 @@ import (
 // lock, report. It is level-triggered: running it any number of times, in any order, converges
 // on the same locks, because every write is decided again by the atomic restore step.
 type Reconciler struct {
-	Sheet           SheetReader
-	Locks           LockStore
-	Runs            RunStore
-	Queue           Queue // may be nil for Plan-only use
-	Rules           Rules
-	RestoreDeadline time.Duration
-	// ReconcileDeadline is given to reconciles this one queues (deferred runs).
-	ReconcileDeadline time.Duration
-	OrphanCleanup     bool
-	Log               *slog.Logger
-	Observer          Observer
-	Now               func() time.Time // nil: time.Now
-	Budget            ReadBudget       // nil: no budget
-	Pending           PendingMarker    // nil: no coalescing
+	Sheet         SheetReader
+	Locks         LockStore
+	Runs          RunStore
+	Queue         Queue // may be nil for Plan-only use
+	Rules         Rules
+	Tasks         Tasks // builds the restores and deferred reconciles this one queues
+	OrphanCleanup bool
+	Log           *slog.Logger
+	Observer      Observer
+	Now           func() time.Time // nil: time.Now
+	Budget        ReadBudget       // nil: no budget
+	Pending       PendingMarker    // nil: no coalescing
 
 	// EnqueueWorkers bounds concurrent enqueues (one Redis round trip each); 0 means 8.
 	EnqueueWorkers int
@@ -166,7 +164,7 @@ func (r *Reconciler) deferIfOverBudget(ctx context.Context, runID string, p Reco
 	now := r.now()
 	rep := &Report{RunID: runID, Trigger: p.Trigger, Spools: p.Spools, DryRun: p.DryRun,
 		StartedAt: now, FinishedAt: now, DeferredUntil: &next}
-	task, err := NewReconcileTask(ReconcilePayload{Trigger: p.Trigger}, r.deadline(), asynq.ProcessAt(next),
+	task, err := r.Tasks.Reconcile(ReconcilePayload{Trigger: p.Trigger}, asynq.ProcessAt(next),
 		asynq.TaskID(DeferredTaskID(next)))
 	if err != nil {
 		return nil, err
@@ -177,13 +175,6 @@ func (r *Reconciler) deferIfOverBudget(ctx context.Context, runID string, p Reco
 	r.log().Warn("Sheets read budget spent; reconcile deferred", "run_id", runID, "trigger", p.Trigger,
 		"until", next.Format(time.RFC3339))
 	return rep, nil
-}
-
-func (r *Reconciler) deadline() time.Duration {
-	if r.ReconcileDeadline > 0 {
-		return r.ReconcileDeadline
-	}
-	return 10 * time.Second
 }
 
 // enqueueRestores pushes one restore per missing lock, several at a time. Tasks already
@@ -241,7 +232,7 @@ func (r *Reconciler) enqueueOne(ctx context.Context, c Classified, rep *Report) 
 		OccupiedAt: c.OccupiedAt, SnapshotAt: rep.SnapshotAt, Row: c.Number,
 		RunID: rep.RunID, Trigger: rep.Trigger,
 	}
-	task, err := NewRestoreTask(p, r.RestoreDeadline, c.Warning == WarnMissingDate)
+	task, err := r.Tasks.Restore(p, c.Warning == WarnMissingDate)
 	if err != nil {
 		return 0, err
 	}

@@ -81,10 +81,20 @@ type RestoreResult struct {
 	RunID   string         `json:"run_id"`
 }
 
-// NewReconcileTask builds a reconcile:run task. The deadline is a Timeout (whole seconds,
-// at least 1: asynq turns anything shorter into 30 minutes), so it also holds for tasks
-// registered with the scheduler.
-func NewReconcileTask(p ReconcilePayload, deadline time.Duration, opts ...asynq.Option) (*asynq.Task, error) {
+// Tasks makes every task the worker queues: deadlines, queues, retention and retries are set
+// here, once (cmd builds the value from the configuration), and nowhere else.
+type Tasks struct {
+	ReconcileDeadline time.Duration // RECONCILE_DEADLINE
+	RestoreDeadline   time.Duration // RESTORE_DEADLINE
+}
+
+// DefaultTasks has the configuration's default deadlines.
+var DefaultTasks = Tasks{ReconcileDeadline: 10 * time.Second, RestoreDeadline: 5 * time.Second}
+
+// Reconcile builds a reconcile:run task. The deadline is a Timeout (whole seconds, at least 1:
+// asynq turns anything shorter into 30 minutes), so it also holds for tasks registered with
+// the scheduler. opts come after the defaults (a TaskID, a Group, ProcessAt).
+func (t Tasks) Reconcile(p ReconcilePayload, opts ...asynq.Option) (*asynq.Task, error) {
 	if p.RequestedAt.IsZero() {
 		p.RequestedAt = time.Now()
 	}
@@ -93,22 +103,36 @@ func NewReconcileTask(p ReconcilePayload, deadline time.Duration, opts ...asynq.
 		return nil, fmt.Errorf("encode reconcile payload: %w", err)
 	}
 	base := []asynq.Option{
-		asynq.Queue(QueueReconcile), asynq.Timeout(wholeSeconds(deadline)),
+		asynq.Queue(QueueReconcile), asynq.Timeout(wholeSeconds(t.reconcileDeadline())),
 		asynq.Retention(ResultRetention), asynq.MaxRetry(5),
 	}
 	return asynq.NewTask(TypeReconcile, body, append(base, opts...)...), nil
 }
 
-// NewRestoreTask builds the lock:restore task for one candidate, with its TaskID.
-func NewRestoreTask(p RestorePayload, deadline time.Duration, missingDate bool) (*asynq.Task, error) {
+// Restore builds the lock:restore task for one candidate, with its TaskID.
+func (t Tasks) Restore(p RestorePayload, missingDate bool) (*asynq.Task, error) {
 	body, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("encode restore payload of %q: %w", p.Tag, err)
 	}
 	return asynq.NewTask(TypeRestore, body,
 		asynq.Queue(QueueRestore), asynq.TaskID(RestoreTaskID(p, missingDate)),
-		asynq.Timeout(wholeSeconds(deadline)), asynq.Retention(ResultRetention), asynq.MaxRetry(3),
+		asynq.Timeout(wholeSeconds(t.restoreDeadline())), asynq.Retention(ResultRetention), asynq.MaxRetry(3),
 	), nil
+}
+
+func (t Tasks) reconcileDeadline() time.Duration {
+	if t.ReconcileDeadline > 0 {
+		return t.ReconcileDeadline
+	}
+	return DefaultTasks.ReconcileDeadline
+}
+
+func (t Tasks) restoreDeadline() time.Duration {
+	if t.RestoreDeadline > 0 {
+		return t.RestoreDeadline
+	}
+	return DefaultTasks.RestoreDeadline
 }
 
 // RestoreTaskID is derived from tag + holder + occupation time, so two reconciles that see the

@@ -61,12 +61,11 @@ func (e *Entry) Install(opts *asynq.SchedulerOpts) {
 	e.installed = true
 }
 
-// Register registers the reconcile task (trigger "schedule", jobs.NewReconcileTask with
-// deadline as its Timeout) with scheduler under the spec, with a TaskID the entry rewrites per
-// tick. extra options are added after it; Deadline (frozen at registration), Unique (leaks
+// Register registers task (the finished reconcile task, trigger "schedule", from jobs.Tasks)
+// with scheduler under the spec, with a TaskID the entry rewrites per tick. extra options are added after it; Deadline (frozen at registration), Unique (leaks
 // its lock on a TaskID conflict) and TaskID are refused. Call once, on a scheduler built from
 // SchedulerOpts that went through Install; it returns asynq's entry ID.
-func (e *Entry) Register(scheduler *asynq.Scheduler, deadline time.Duration, extra ...asynq.Option) (string, error) {
+func (e *Entry) Register(scheduler *asynq.Scheduler, task *asynq.Task, extra ...asynq.Option) (string, error) {
 	if scheduler == nil {
 		return "", errors.New("register the reconcile schedule: no scheduler")
 	}
@@ -83,9 +82,8 @@ func (e *Entry) Register(scheduler *asynq.Scheduler, deadline time.Duration, ext
 			return "", fmt.Errorf("register the reconcile schedule: %s: the entry sets the TaskID per tick", o)
 		}
 	}
-	task, err := jobs.NewReconcileTask(jobs.ReconcilePayload{Trigger: jobs.TriggerSchedule}, deadline)
-	if err != nil {
-		return "", fmt.Errorf("register the reconcile schedule: %w", err)
+	if task == nil || task.Type() != jobs.TypeReconcile {
+		return "", errors.New("register the reconcile schedule: the task must be a reconcile:run task")
 	}
 	opts := append([]asynq.Option{fenceOption{e, true}, asynq.TaskID(placeholderID), fenceOption{e, false}}, extra...)
 

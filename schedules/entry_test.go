@@ -146,7 +146,7 @@ func startReplica(t *testing.T, rdb *redis.Client, spec *Spec, deadline time.Dur
 	}
 	entry.Install(opts)
 	r.sched = asynq.NewSchedulerFromRedisClient(rdb, opts)
-	if _, err := entry.Register(r.sched, deadline); err != nil {
+	if _, err := entry.Register(r.sched, scheduleTask(t, deadline)); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.sched.Start(); err != nil {
@@ -241,7 +241,7 @@ func TestRegisterRefusesMisuse(t *testing.T) {
 	spec, _ := Parse("@every 1m")
 
 	bare := asynq.NewSchedulerFromRedisClient(rdb, &asynq.SchedulerOpts{Logger: quietAsynq{}})
-	if _, err := NewEntry(spec, nil).Register(bare, time.Second); err == nil || !strings.Contains(err.Error(), "Install") {
+	if _, err := NewEntry(spec, nil).Register(bare, scheduleTask(t, time.Second)); err == nil || !strings.Contains(err.Error(), "Install") {
 		t.Errorf("Register without Install: %v", err)
 	}
 
@@ -250,14 +250,14 @@ func TestRegisterRefusesMisuse(t *testing.T) {
 	entry.Install(opts)
 	sched := asynq.NewSchedulerFromRedisClient(rdb, opts)
 	for _, o := range []asynq.Option{asynq.Deadline(time.Now().Add(time.Minute)), asynq.Unique(time.Minute), asynq.TaskID("x")} {
-		if _, err := entry.Register(sched, time.Second, o); err == nil {
+		if _, err := entry.Register(sched, scheduleTask(t, time.Second), o); err == nil {
 			t.Errorf("Register with %s: no error", o)
 		}
 	}
-	if _, err := entry.Register(sched, time.Second, asynq.MaxRetry(1)); err != nil {
+	if _, err := entry.Register(sched, scheduleTask(t, time.Second), asynq.MaxRetry(1)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := entry.Register(sched, time.Second); err == nil {
+	if _, err := entry.Register(sched, scheduleTask(t, time.Second)); err == nil {
 		t.Error("second Register: no error")
 	}
 }
@@ -272,7 +272,7 @@ func TestOverlappingTickKeepsTaskID(t *testing.T) {
 	entry.now = func() time.Time { return now }
 	var opts asynq.SchedulerOpts
 	entry.Install(&opts)
-	task, _ := jobs.NewReconcileTask(jobs.ReconcilePayload{Trigger: jobs.TriggerSchedule}, time.Second)
+	task := scheduleTask(t, time.Second)
 	regOpts := []asynq.Option{fenceOption{entry, true}, asynq.TaskID(placeholderID), fenceOption{entry, false}}
 	entry.task, entry.opts = task, regOpts
 
@@ -314,4 +314,14 @@ func stringify(opts []asynq.Option) []string {
 		out = append(out, o.String())
 	}
 	return out
+}
+
+// scheduleTask is the reconcile task the worker registers, with deadline as its Timeout.
+func scheduleTask(t *testing.T, deadline time.Duration) *asynq.Task {
+	t.Helper()
+	task, err := jobs.Tasks{ReconcileDeadline: deadline}.Reconcile(jobs.ReconcilePayload{Trigger: jobs.TriggerSchedule})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
 }

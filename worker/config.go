@@ -16,8 +16,7 @@ type Config struct {
 	Rules               jobs.Rules
 	Location            *time.Location  // TIMEZONE, for cron specs
 	Schedule            *schedules.Spec // nil: RECONCILE_SCHEDULE=off
-	ReconcileDeadline   time.Duration
-	RestoreDeadline     time.Duration
+	Tasks               jobs.Tasks      // makes every task (deadlines, queues, retention)
 	RestoreMaxStaleness time.Duration
 	ReleaseSettle       time.Duration
 	OrphanCleanup       bool

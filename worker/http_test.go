@@ -90,8 +90,7 @@ func newTestWorker(t *testing.T, edit func(*Config)) *testWorker {
 	t.Cleanup(func() { _ = rdb.Close() })
 	cfg := Config{
 		Rules:               jobs.DefaultRules,
-		ReconcileDeadline:   10 * time.Second,
-		RestoreDeadline:     5 * time.Second,
+		Tasks:               jobs.DefaultTasks,
 		RestoreMaxStaleness: time.Minute,
 		ReleaseSettle:       time.Minute,
 		Concurrency:         4,

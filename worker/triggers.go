@@ -44,8 +44,7 @@ func (w *Worker) TriggerFull(ctx context.Context, trigger string) error {
 // (keyspace, stale-restore): asynq aggregates a group's tasks into one reconcile after a short
 // grace period, so a burst of expirations costs one sheet read. It implements jobs.Retrigger.
 func (w *Worker) TriggerTags(ctx context.Context, trigger string, tags ...string) error {
-	task, err := jobs.NewReconcileTask(jobs.ReconcilePayload{Trigger: trigger, Spools: tags}, w.cfg.ReconcileDeadline,
-		asynq.Group(trigger))
+	task, err := w.cfg.Tasks.Reconcile(jobs.ReconcilePayload{Trigger: trigger, Spools: tags}, asynq.Group(trigger))
 	if err != nil {
 		return err
 	}
@@ -90,7 +89,7 @@ func (w *Worker) aggregateTags(group string, tasks []*asynq.Task) *asynq.Task {
 		}
 	}
 	// Marshalling this payload cannot fail; asynq must never get a nil task back.
-	task, _ := jobs.NewReconcileTask(jobs.ReconcilePayload{Trigger: group, Spools: spools}, w.cfg.ReconcileDeadline)
+	task, _ := w.cfg.Tasks.Reconcile(jobs.ReconcilePayload{Trigger: group, Spools: spools})
 	w.log.Info("targeted reconciles coalesced", "group", group, "requests", len(tasks), "spools", len(spools))
 	return task
 }

@@ -56,8 +56,8 @@ func New(cfg Config, log *slog.Logger, p Parts) *Worker {
 	w.inspector = asynq.NewInspectorFromRedisClient(rdb)
 	w.reconciler = &jobs.Reconciler{
 		Sheet: sheet, Locks: store, Runs: store, Queue: queue{w.client, w.inspector, rdb},
-		Rules: cfg.Rules, RestoreDeadline: cfg.RestoreDeadline, OrphanCleanup: cfg.OrphanCleanup,
-		Log: log, Observer: w.metrics, ReconcileDeadline: cfg.ReconcileDeadline,
+		Rules: cfg.Rules, Tasks: cfg.Tasks, OrphanCleanup: cfg.OrphanCleanup,
+		Log: log, Observer: w.metrics,
 		Budget:  &readBudget{rdb: rdb, max: int64(cfg.MaxReadsPerMinute), now: time.Now},
 		Pending: w,
 	}
@@ -171,7 +171,11 @@ func (w *Worker) startScheduler() (*asynq.Scheduler, error) {
 	opts := &asynq.SchedulerOpts{Location: w.cfg.Location, Logger: asynqLogger{w.log}, LogLevel: asynq.WarnLevel}
 	entry.Install(opts)
 	scheduler := asynq.NewSchedulerFromRedisClient(w.rdb, opts)
-	if _, err := entry.Register(scheduler, w.cfg.ReconcileDeadline); err != nil {
+	task, err := w.cfg.Tasks.Reconcile(jobs.ReconcilePayload{Trigger: jobs.TriggerSchedule})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := entry.Register(scheduler, task); err != nil {
 		return nil, fmt.Errorf("register RECONCILE_SCHEDULE %q: %w", w.cfg.Schedule.Raw, err)
 	}
 	if err := scheduler.Start(); err != nil {
@@ -200,7 +204,7 @@ func (w *Worker) bootReconcile(ctx context.Context) {
 
 // Enqueue queues a reconcile with the configured deadline.
 func (w *Worker) Enqueue(ctx context.Context, p jobs.ReconcilePayload, opts ...asynq.Option) (*asynq.TaskInfo, error) {
-	task, err := jobs.NewReconcileTask(p, w.cfg.ReconcileDeadline, opts...)
+	task, err := w.cfg.Tasks.Reconcile(p, opts...)
 	if err != nil {
 		return nil, err
 	}

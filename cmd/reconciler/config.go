@@ -121,9 +121,11 @@ func loadSettings(getenv func(string) string, needSheet bool) (settings, error) 
 	rules := jobs.DefaultRules
 	rules.MaxLockAge = duration(env, "MAX_LOCK_AGE", "24h", false, bad)
 	w := worker.Config{
-		Rules:               rules,
-		ReconcileDeadline:   duration(env, "RECONCILE_DEADLINE", "10s", true, bad),
-		RestoreDeadline:     duration(env, "RESTORE_DEADLINE", "5s", true, bad),
+		Rules: rules,
+		Tasks: jobs.Tasks{
+			ReconcileDeadline: duration(env, "RECONCILE_DEADLINE", "10s", true, bad),
+			RestoreDeadline:   duration(env, "RESTORE_DEADLINE", "5s", true, bad),
+		},
 		RestoreMaxStaleness: duration(env, "RESTORE_MAX_STALENESS", "60s", false, bad),
 		ReleaseSettle:       duration(env, "RELEASE_SETTLE", "60s", false, bad),
 		OrphanCleanup:       boolean(env, "ORPHAN_CLEANUP", bad),

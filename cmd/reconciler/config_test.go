@@ -19,8 +19,8 @@ func TestEmbeddedWhenNothingConfigured(t *testing.T) {
 	if !s.Embedded || s.Worker.HTTPAddr != "127.0.0.1:8080" || !s.Worker.Embedded {
 		t.Fatalf("nothing configured: embedded %v on %s, want the embedded demo on 127.0.0.1:8080", s.Embedded, s.Worker.HTTPAddr)
 	}
-	if s.Worker.Rules.MaxLockAge != 24*time.Hour || s.Worker.ReconcileDeadline != 10*time.Second ||
-		s.Worker.RestoreDeadline != 5*time.Second || s.LockPrefix != "spool_lock:" || s.Location.String() != "America/Santiago" {
+	if s.Worker.Rules.MaxLockAge != 24*time.Hour || s.Worker.Tasks.ReconcileDeadline != 10*time.Second ||
+		s.Worker.Tasks.RestoreDeadline != 5*time.Second || s.LockPrefix != "spool_lock:" || s.Location.String() != "America/Santiago" {
 		t.Fatalf("defaults differ from DESIGN.md: %+v", s)
 	}
 }

@@ -66,7 +66,7 @@ func runEnqueue(ctx context.Context, args []string, getenv func(string) string, 
 		return exitError
 	}
 	defer rdb.Close()
-	task, err := jobs.NewReconcileTask(jobs.ReconcilePayload{Trigger: jobs.TriggerManual, Spools: spools, DryRun: dryRun}, s.Worker.ReconcileDeadline)
+	task, err := s.Worker.Tasks.Reconcile(jobs.ReconcilePayload{Trigger: jobs.TriggerManual, Spools: spools, DryRun: dryRun})
 	if err != nil {
 		fmt.Fprintln(stderr, "reconciler enqueue:", err)
 		return exitError

@@ -42,7 +42,7 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 		return exitError
 	}
 	r := &jobs.Reconciler{Sheet: sheet, Locks: newStore(rdb, s), Rules: s.Worker.Rules}
-	ctx, cancel := context.WithTimeout(ctx, s.Worker.ReconcileDeadline*3)
+	ctx, cancel := context.WithTimeout(ctx, s.Worker.Tasks.ReconcileDeadline*3)
 	defer cancel()
 	plan, err := r.Plan(ctx, nil)
 	if err != nil {
