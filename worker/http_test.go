@@ -570,7 +570,7 @@ func (m metrics) val(name string, labels ...string) float64 {
 
 // TestMetricsMoveAfterReconcile scrapes /metrics before the worker runs, lets the boot
 // reconcile restore the missing locks, then a manual one through POST /reconcile, and checks
-// that the DESIGN.md metrics and the queue sizes moved as they should.
+// that the docs/design.md metrics and the queue sizes moved as they should.
 func TestMetricsMoveAfterReconcile(t *testing.T) {
 	tw := newTestWorker(t, nil)
 	srv := httptest.NewServer(tw.Handler()) // the same registry Run's server exports

@@ -3,7 +3,7 @@ package redislock
 import "strings"
 
 // TombstonePrefix starts every release tombstone key: `reconciler:released:{TAG}` holds the
-// unix milliseconds of the DEL that released the lock (see DESIGN.md, "The release race").
+// unix milliseconds of the DEL that released the lock (see docs/design.md, "The release race").
 // It does not follow LOCK_KEY_PREFIX, so tombstones never match the lock key pattern.
 const TombstonePrefix = "reconciler:released:"
 

@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// operacionesHeaders is the real Operaciones header row, one cell a line (a copy of
-// shared/fixtures/operaciones-headers.txt, embedded because the binary cannot read it at run
-// time; a test keeps the two equal).
+// operacionesHeaders is the real Operaciones header row, one cell a line: the project's one
+// copy, embedded so that the binary (demo mode) and the tests (through OperacionesHeader)
+// read the same cells without a file path.
 //
 //go:embed operaciones-headers.txt
 var operacionesHeaders string
@@ -20,7 +20,7 @@ func OperacionesHeader() []string {
 }
 
 // Sample is the built-in demo sheet of the embedded mode: the real 75-column header and 40
-// rows covering every class and warning of DESIGN.md's table relative to now (text dates
+// rows covering every class and warning of docs/design.md's table relative to now (text dates
 // are wall clocks in loc; a nil loc means UTC):
 //
 //   - free: empty holder, DISPONIBLE, disponible, a short row that ends before Ocupado_Por;

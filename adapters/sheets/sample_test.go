@@ -9,7 +9,7 @@ import (
 	"reconciler/tests/sheetsemu"
 )
 
-// sampleExpect is what the DESIGN table makes of each Sample row, in order (the empty row is
+// sampleExpect is what docs/design.md's table makes of each Sample row, in order (the empty row is
 // skipped by the readers, so it has no entry).
 var sampleExpect = []struct {
 	class   jobs.Class
