@@ -77,9 +77,9 @@ func (r *Reconciler) currentLocks(ctx context.Context, scope Scope) (map[string]
 
 // ProcessTask implements asynq.Handler for reconcile:run.
 func (r *Reconciler) ProcessTask(ctx context.Context, task *asynq.Task) error {
-	var p ReconcilePayload
-	if err := json.Unmarshal(task.Payload(), &p); err != nil {
-		return fmt.Errorf("decode reconcile payload: %v: %w", err, asynq.SkipRetry)
+	p, err := DecodeReconcilePayload(task.Payload())
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 	}
 	runID, ok := asynq.GetTaskID(ctx)
 	if !ok {
