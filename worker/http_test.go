@@ -471,7 +471,7 @@ func TestReadyzFollowsRedis(t *testing.T) {
 		t.Fatalf("/readyz never showed the boot report: %+v", ready)
 	}
 	if r := ready.LastReport; !ready.Ready || ready.Redis != "ok" || r.Trigger != jobs.TriggerBoot || r.Rows != 5 ||
-		r.Candidate != len(candidates) || r.Missing != len(candidates) || r.Enqueued != len(candidates) || r.Problems != 1 || r.RunID == "" {
+		r.Counts["candidate"] != len(candidates) || r.Counts["missing"] != len(candidates) || r.Counts["enqueued"] != len(candidates) || r.Problems != 1 || r.RunID == "" {
 		t.Fatalf("/readyz = %+v, last report %+v; want ready with the boot report (5 rows, 3 missing and enqueued, 1 problem)", ready, *r)
 	}
 
