@@ -2,7 +2,6 @@ package worker
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"reconciler/adapters/redislock"
 	"reconciler/adapters/sheets"
 	"reconciler/jobs"
+	"reconciler/tests/logbuffer"
 	"reconciler/tests/redisserver"
 )
 
@@ -52,24 +52,6 @@ func testSheet(now time.Time) (grid [][]any, candidates []string) {
 		{"HTTP-005", "sin id", at(time.Hour)},
 	}
 	return grid, []string{"HTTP-001", "HTTP-002", "HTTP-003"}
-}
-
-// logBuffer collects the worker's log and prints it when the test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // testWorker is a Worker on a real redis-server with a static sheet.
@@ -103,7 +85,7 @@ func newTestWorker(t *testing.T, edit func(*Config)) *testWorker {
 	if edit != nil {
 		edit(&cfg)
 	}
-	logs := &logBuffer{}
+	logs := &logbuffer.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("worker log:\n%s", logs.String())
