@@ -6,7 +6,7 @@ import (
 	"unicode"
 )
 
-// Class is what the product's rules make of a row (DESIGN.md, "Classifying a row").
+// Class is what the product's rules make of a row (docs/design.md, "Classifying a row").
 type Class string
 
 const (
@@ -33,7 +33,7 @@ type Rules struct {
 	FutureSkew time.Duration // dates further ahead than this are reported (still restored)
 }
 
-// DefaultRules are DESIGN.md's defaults.
+// DefaultRules are docs/design.md's defaults.
 var DefaultRules = Rules{MaxLockAge: 24 * time.Hour, FutureSkew: 5 * time.Minute}
 
 // Classified is a row with its class and, for candidates, what a restore needs.
@@ -65,7 +65,7 @@ func (c Classified) Detail() string {
 	return ""
 }
 
-// Classify applies the DESIGN.md table to every row, in sheet order. It is pure: the same rows,
+// Classify applies the docs/design.md table to every row, in sheet order. It is pure: the same rows,
 // rules and now always give the same result.
 func Classify(rows []Row, now time.Time, rules Rules) []Classified {
 	out := make([]Classified, 0, len(rows))

@@ -19,7 +19,7 @@ func at(now time.Time, ago time.Duration) Row {
 	return Row{DateState: DateValid, OccupiedAt: now.Add(-ago), Date: now.Add(-ago).Format(time.RFC3339)}
 }
 
-// TestClassifyTable walks every row of DESIGN.md's classification table, in its order.
+// TestClassifyTable walks every row of docs/design.md's classification table, in its order.
 func TestClassifyTable(t *testing.T) {
 	now := time.Date(2026, 5, 13, 12, 0, 0, 0, santiago)
 	withRow := func(r Row, tag, holder string) Row { r.Tag, r.Holder = tag, holder; return r }

@@ -77,9 +77,9 @@ func (r *Reconciler) currentLocks(ctx context.Context, scope Scope) (map[string]
 
 // ProcessTask implements asynq.Handler for reconcile:run.
 func (r *Reconciler) ProcessTask(ctx context.Context, task *asynq.Task) error {
-	var p ReconcilePayload
-	if err := json.Unmarshal(task.Payload(), &p); err != nil {
-		return fmt.Errorf("decode reconcile payload: %v: %w", err, asynq.SkipRetry)
+	p, err := DecodeReconcilePayload(task.Payload())
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 	}
 	runID, ok := asynq.GetTaskID(ctx)
 	if !ok {
@@ -259,17 +259,13 @@ func (r *Reconciler) deleteExpiredOrphans(ctx context.Context, orphans []Orphan,
 }
 
 func (r *Reconciler) logReport(rep *Report) {
-	r.log().Info("reconcile finished",
-		"run_id", rep.RunID, "trigger", rep.Trigger, "dry_run", rep.DryRun, "rows", rep.Rows,
-		"candidate", rep.Candidate, "missing", rep.Missing, "enqueued", rep.Enqueued,
-		"already_queued", rep.AlreadyQueued, "already_locked", rep.AlreadyLocked,
-		"holder_mismatch", rep.HolderMismatch, "too_old", rep.TooOld, "free", rep.Free,
-		"invalid_tag", rep.InvalidTag, "invalid_holder", rep.InvalidHolder,
-		"invalid_date", rep.InvalidDate, "duplicate_tag", rep.DuplicateTag,
-		"missing_date", rep.MissingDate, "future_date", rep.FutureDate,
-		"orphan_locks", rep.OrphanLocks, "orphans_deleted", rep.OrphansDeleted,
-		"problems", rep.ProblemsTotal, "sheets_requests", rep.SheetsRequests,
+	attrs := []any{"run_id", rep.RunID, "trigger", rep.Trigger, "dry_run", rep.DryRun, "rows", rep.Rows}
+	for _, c := range rep.Counts() {
+		attrs = append(attrs, c.Name, c.Value)
+	}
+	attrs = append(attrs, "problems", rep.ProblemsTotal, "sheets_requests", rep.SheetsRequests,
 		"took_ms", rep.FinishedAt.Sub(rep.StartedAt).Milliseconds())
+	r.log().Info("reconcile finished", attrs...)
 }
 
 func (r *Reconciler) now() time.Time {

@@ -90,12 +90,54 @@ func (r *Report) addProblem(p Problem) {
 	}
 }
 
-// ClassCounts returns the per-class and per-warning counts by name (for metrics and logs).
-func (r *Report) ClassCounts() map[string]int {
-	return map[string]int{
-		string(ClassFree): r.Free, string(ClassCandidate): r.Candidate, string(ClassTooOld): r.TooOld,
-		string(ClassInvalidTag): r.InvalidTag, string(ClassInvalidHolder): r.InvalidHolder,
-		string(ClassInvalidDate): r.InvalidDate, string(ClassDuplicateTag): r.DuplicateTag,
-		string(WarnMissingDate): r.MissingDate, string(WarnFutureDate): r.FutureDate,
+// CountGroup says what a count counts, which decides where it is shown.
+type CountGroup string
+
+const (
+	CountClass   CountGroup = "class"   // rows by class (printed on the rows line; reconciler_rows)
+	CountWarning CountGroup = "warning" // candidate rows by warning (likewise)
+	CountLocks   CountGroup = "locks"   // what the run found and did in Redis
+)
+
+// Count is one count of a report.
+type Count struct {
+	Name    string // the Report's JSON field name, also the log key and the metric label
+	Value   int
+	Group   CountGroup
+	Summary bool // shown in /readyz's summary of the last report
+}
+
+// Counts lists the report's counts in the order every view shows them: the log line, the
+// printed report, /readyz's summary and the metrics all derive from this list, so a new count
+// is its Report field plus one line here (a test checks that none is left out).
+func (r *Report) Counts() []Count {
+	return []Count{
+		{string(ClassCandidate), r.Candidate, CountClass, true},
+		{string(ClassFree), r.Free, CountClass, false},
+		{string(ClassTooOld), r.TooOld, CountClass, false},
+		{string(ClassInvalidTag), r.InvalidTag, CountClass, false},
+		{string(ClassInvalidHolder), r.InvalidHolder, CountClass, false},
+		{string(ClassInvalidDate), r.InvalidDate, CountClass, false},
+		{string(ClassDuplicateTag), r.DuplicateTag, CountClass, false},
+		{string(WarnMissingDate), r.MissingDate, CountWarning, false},
+		{string(WarnFutureDate), r.FutureDate, CountWarning, false},
+		{"missing", r.Missing, CountLocks, true},
+		{"enqueued", r.Enqueued, CountLocks, true},
+		{"already_queued", r.AlreadyQueued, CountLocks, false},
+		{"already_locked", r.AlreadyLocked, CountLocks, false},
+		{"holder_mismatch", r.HolderMismatch, CountLocks, true},
+		{"orphan_locks", r.OrphanLocks, CountLocks, true},
+		{"orphans_deleted", r.OrphansDeleted, CountLocks, false},
 	}
+}
+
+// ClassCounts returns the per-class and per-warning counts by name (the reconciler_rows metric).
+func (r *Report) ClassCounts() map[string]int {
+	out := make(map[string]int)
+	for _, c := range r.Counts() {
+		if c.Group == CountClass || c.Group == CountWarning {
+			out[c.Name] = c.Value
+		}
+	}
+	return out
 }

@@ -31,9 +31,9 @@ type Restorer struct {
 
 // ProcessTask implements asynq.Handler for lock:restore.
 func (r *Restorer) ProcessTask(ctx context.Context, task *asynq.Task) error {
-	var p RestorePayload
-	if err := json.Unmarshal(task.Payload(), &p); err != nil {
-		return fmt.Errorf("decode restore payload: %v: %w", err, asynq.SkipRetry)
+	p, err := DecodeRestorePayload(task.Payload())
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 	}
 	now := time.Now()
 	if r.Now != nil {
@@ -92,8 +92,8 @@ func (r *Restorer) HandleError(ctx context.Context, task *asynq.Task, err error)
 	if task.Type() != TypeRestore || retried < maxRetry {
 		return
 	}
-	var p RestorePayload
-	if json.Unmarshal(task.Payload(), &p) != nil || p.RunID == "" {
+	p, derr := DecodeRestorePayload(task.Payload())
+	if derr != nil || p.RunID == "" {
 		return
 	}
 	if err := r.Runs.AddTally(context.WithoutCancel(ctx), p.RunID, TallyFailed, 1); err != nil {

@@ -174,3 +174,12 @@ func DecodeReconcilePayload(b []byte) (ReconcilePayload, error) {
 	}
 	return p, nil
 }
+
+// DecodeRestorePayload reads a lock:restore payload.
+func DecodeRestorePayload(b []byte) (RestorePayload, error) {
+	var p RestorePayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("decode restore payload: %w", err)
+	}
+	return p, nil
+}

@@ -1,7 +1,6 @@
 package schedules
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"reconciler/jobs"
+	"reconciler/tests/logbuffer"
 	"reconciler/tests/redisserver"
 )
 
@@ -28,23 +28,6 @@ func (quietAsynq) Info(...any)  {}
 func (quietAsynq) Warn(...any)  {}
 func (quietAsynq) Error(...any) {}
 func (quietAsynq) Fatal(...any) {}
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func newClient(t *testing.T, srv *redisserver.Server) *redis.Client {
 	t.Helper()
@@ -114,7 +97,7 @@ func TestPreEnqueueSeesRegisteredOptions(t *testing.T) {
 // replica is one worker process's scheduler plus what its PostEnqueueFunc saw.
 type replica struct {
 	sched *asynq.Scheduler
-	logs  *logBuffer
+	logs  *logbuffer.Buffer
 
 	mu        sync.Mutex
 	queued    []string
@@ -124,7 +107,7 @@ type replica struct {
 
 func startReplica(t *testing.T, rdb *redis.Client, spec *Spec, deadline time.Duration) *replica {
 	t.Helper()
-	r := &replica{logs: &logBuffer{}}
+	r := &replica{logs: &logbuffer.Buffer{}}
 	entry := NewEntry(spec, slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	opts := &asynq.SchedulerOpts{
 		Logger: quietAsynq{},
@@ -266,7 +249,7 @@ func TestRegisterRefusesMisuse(t *testing.T) {
 // predecessor is reading; it reuses it, so at worst it conflicts.
 func TestOverlappingTickKeepsTaskID(t *testing.T) {
 	spec, _ := Parse("@every 1s")
-	logs := &logBuffer{}
+	logs := &logbuffer.Buffer{}
 	entry := NewEntry(spec, slog.New(slog.NewTextHandler(logs, nil)))
 	now := time.Unix(1000, 0)
 	entry.now = func() time.Time { return now }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"reconciler/adapters/sheets"
 	"reconciler/tests/redisserver"
 	"reconciler/tests/sheetsemu"
 )
@@ -36,7 +37,7 @@ type simBackend struct {
 }
 
 func newSimBackend(t *testing.T, rds *redisserver.Server, emu *sheetsemu.Emulator, spools int, stale time.Duration) *simBackend {
-	header := sheetsemu.OperacionesHeader(t)
+	header := sheets.OperacionesHeader()
 	rows := make([]map[string]any, spools)
 	for i := range rows {
 		rows[i] = sheetsemu.Spool(fmt.Sprintf("SIM-%04d", i), "", "")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"reconciler/adapters/sheets"
 	"reconciler/tests/redisserver"
 	"reconciler/tests/sheetsemu"
 )
@@ -35,7 +36,7 @@ type candidate struct {
 // buildSheet makes n rows on the real header (sheetsemu.Generate): 20% fresh occupations,
 // the rest free, DISPONIBLE, occupied too long ago or tag-only, plus a few malformed rows.
 func buildSheet(t *testing.T, n int, now time.Time) spoolSheet {
-	g := sheetsemu.Generate(sheetsemu.OperacionesHeader(t), n, now)
+	g := sheetsemu.Generate(sheets.OperacionesHeader(), n, now)
 	s := spoolSheet{grid: g.Grid}
 	for _, c := range g.Candidates {
 		s.candidates = append(s.candidates, candidate{tag: c.Tag, workerID: c.WorkerID, at: c.At})

@@ -13,10 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"reconciler/tests/logbuffer"
 )
 
 // binary is the reconciler built once for all end-to-end tests.
@@ -40,31 +41,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proc is a running reconciler worker.
 type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	Port   int
-	Stdout *syncBuffer
-	Stderr *syncBuffer
+	Stdout *logbuffer.Buffer
+	Stderr *logbuffer.Buffer
 	done   chan struct{}
 	err    error
 }
@@ -73,7 +56,7 @@ type proc struct {
 // for /healthz.
 func startWorker(t *testing.T, env map[string]string) *proc {
 	t.Helper()
-	p := &proc{t: t, Port: freePort(t), Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{t: t, Port: freePort(t), Stdout: &logbuffer.Buffer{}, Stderr: &logbuffer.Buffer{}, done: make(chan struct{})}
 	if v, ok := env["PORT"]; ok {
 		p.Port, _ = strconv.Atoi(v)
 	}

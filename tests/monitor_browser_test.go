@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"reconciler/tests/logbuffer"
 	"reconciler/tests/redisserver"
 	"reconciler/tests/sheetsemu"
 )
@@ -47,7 +48,7 @@ func chromiumPath(t *testing.T) string {
 // newBrowser starts headless Chromium with a fresh profile and returns a tab's context.
 func newBrowser(t *testing.T, execPath string) context.Context {
 	t.Helper()
-	var out syncBuffer
+	var out logbuffer.Buffer
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(execPath),
 		chromedp.Headless,

@@ -127,19 +127,66 @@ type Readiness struct {
 	LastReport *ReportSummary `json:"last_report,omitempty"`
 }
 
-// ReportSummary is the short form of the last report.
+// ReportSummary is the short form of the last report: the run, its rows and problems, and the
+// counts jobs marks for the summary (jobs.Count.Summary), as members of the same JSON object
+// ("missing": 3), not nested.
 type ReportSummary struct {
-	RunID          string    `json:"run_id"`
-	Trigger        string    `json:"trigger"`
-	DryRun         bool      `json:"dry_run"`
-	FinishedAt     time.Time `json:"finished_at"`
-	Rows           int       `json:"rows"`
-	Candidate      int       `json:"candidate"`
-	Missing        int       `json:"missing"`
-	Enqueued       int       `json:"enqueued"`
-	HolderMismatch int       `json:"holder_mismatch"`
-	OrphanLocks    int       `json:"orphan_locks"`
-	Problems       int       `json:"problems"`
+	RunID      string         `json:"run_id"`
+	Trigger    string         `json:"trigger"`
+	DryRun     bool           `json:"dry_run"`
+	FinishedAt time.Time      `json:"finished_at"`
+	Rows       int            `json:"rows"`
+	Problems   int            `json:"problems"`
+	Counts     map[string]int `json:"-"` // by jobs.Count name
+}
+
+func summarize(rep *jobs.Report) *ReportSummary {
+	s := &ReportSummary{RunID: rep.RunID, Trigger: rep.Trigger, DryRun: rep.DryRun, FinishedAt: rep.FinishedAt,
+		Rows: rep.Rows, Problems: rep.ProblemsTotal, Counts: map[string]int{}}
+	for _, c := range rep.Counts() {
+		if c.Summary {
+			s.Counts[c.Name] = c.Value
+		}
+	}
+	return s
+}
+
+// MarshalJSON writes the fixed fields, then the counts as members of the same object.
+func (s ReportSummary) MarshalJSON() ([]byte, error) {
+	type fields ReportSummary // without this method
+	head, err := json.Marshal(fields(s))
+	if err != nil || len(s.Counts) == 0 {
+		return head, err
+	}
+	counts, err := json.Marshal(s.Counts)
+	if err != nil {
+		return nil, err
+	}
+	// Both are objects: drop head's "}" and counts' "{" and join them with a comma.
+	return append(append(head[:len(head)-1], ','), counts[1:]...), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes: the members named by a summary count go to Counts.
+func (s *ReportSummary) UnmarshalJSON(b []byte) error {
+	type fields ReportSummary
+	if err := json.Unmarshal(b, (*fields)(s)); err != nil {
+		return err
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(b, &members); err != nil {
+		return err
+	}
+	s.Counts = map[string]int{}
+	for _, c := range (&jobs.Report{}).Counts() {
+		if raw, ok := members[c.Name]; ok && c.Summary {
+			var n int
+			if err := json.Unmarshal(raw, &n); err != nil {
+				return fmt.Errorf("report summary %q: %w", c.Name, err)
+			}
+			s.Counts[c.Name] = n
+		}
+	}
+	return nil
 }
 
 func (w *Worker) readyz(rw http.ResponseWriter, r *http.Request) {
@@ -153,11 +200,7 @@ func (w *Worker) readyz(rw http.ResponseWriter, r *http.Request) {
 	} else if raw, err := w.store.LastReport(ctx); err == nil && raw != nil {
 		var rep jobs.Report
 		if json.Unmarshal(raw, &rep) == nil {
-			body.LastReport = &ReportSummary{
-				RunID: rep.RunID, Trigger: rep.Trigger, DryRun: rep.DryRun, FinishedAt: rep.FinishedAt,
-				Rows: rep.Rows, Candidate: rep.Candidate, Missing: rep.Missing, Enqueued: rep.Enqueued,
-				HolderMismatch: rep.HolderMismatch, OrphanLocks: rep.OrphanLocks, Problems: rep.ProblemsTotal,
-			}
+			body.LastReport = summarize(&rep)
 		}
 	}
 	body.Ready = status == http.StatusOK

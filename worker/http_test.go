@@ -2,7 +2,6 @@ package worker
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"reconciler/adapters/redislock"
 	"reconciler/adapters/sheets"
 	"reconciler/jobs"
+	"reconciler/tests/logbuffer"
 	"reconciler/tests/redisserver"
 )
 
@@ -52,24 +52,6 @@ func testSheet(now time.Time) (grid [][]any, candidates []string) {
 		{"HTTP-005", "sin id", at(time.Hour)},
 	}
 	return grid, []string{"HTTP-001", "HTTP-002", "HTTP-003"}
-}
-
-// logBuffer collects the worker's log and prints it when the test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // testWorker is a Worker on a real redis-server with a static sheet.
@@ -103,7 +85,7 @@ func newTestWorker(t *testing.T, edit func(*Config)) *testWorker {
 	if edit != nil {
 		edit(&cfg)
 	}
-	logs := &logBuffer{}
+	logs := &logbuffer.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("worker log:\n%s", logs.String())
@@ -471,7 +453,7 @@ func TestReadyzFollowsRedis(t *testing.T) {
 		t.Fatalf("/readyz never showed the boot report: %+v", ready)
 	}
 	if r := ready.LastReport; !ready.Ready || ready.Redis != "ok" || r.Trigger != jobs.TriggerBoot || r.Rows != 5 ||
-		r.Candidate != len(candidates) || r.Missing != len(candidates) || r.Enqueued != len(candidates) || r.Problems != 1 || r.RunID == "" {
+		r.Counts["candidate"] != len(candidates) || r.Counts["missing"] != len(candidates) || r.Counts["enqueued"] != len(candidates) || r.Problems != 1 || r.RunID == "" {
 		t.Fatalf("/readyz = %+v, last report %+v; want ready with the boot report (5 rows, 3 missing and enqueued, 1 problem)", ready, *r)
 	}
 
@@ -570,7 +552,7 @@ func (m metrics) val(name string, labels ...string) float64 {
 
 // TestMetricsMoveAfterReconcile scrapes /metrics before the worker runs, lets the boot
 // reconcile restore the missing locks, then a manual one through POST /reconcile, and checks
-// that the DESIGN.md metrics and the queue sizes moved as they should.
+// that the docs/design.md metrics and the queue sizes moved as they should.
 func TestMetricsMoveAfterReconcile(t *testing.T) {
 	tw := newTestWorker(t, nil)
 	srv := httptest.NewServer(tw.Handler()) // the same registry Run's server exports

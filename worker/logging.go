@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/lmittmann/tint"
+
+	"reconciler/internal/term"
 )
 
 // NewLogger builds the process logger: tint on a terminal, JSON otherwise (format "auto"),
@@ -19,25 +21,16 @@ func NewLogger(out io.Writer, level, format string) (*slog.Logger, error) {
 	}
 	switch strings.ToLower(format) {
 	case "auto", "":
-		if isTerminal(out) {
+		if term.IsTerminal(out) {
 			return slog.New(tint.NewHandler(out, &tint.Options{Level: lvl, TimeFormat: "15:04:05.000"})), nil
 		}
 		return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: lvl})), nil
 	case "text", "tint", "pretty":
-		return slog.New(tint.NewHandler(out, &tint.Options{Level: lvl, TimeFormat: "15:04:05.000", NoColor: !isTerminal(out)})), nil
+		return slog.New(tint.NewHandler(out, &tint.Options{Level: lvl, TimeFormat: "15:04:05.000", NoColor: !term.IsTerminal(out)})), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: lvl})), nil
 	}
 	return nil, fmt.Errorf("LOG_FORMAT %q: want auto, text or json", format)
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // asynqLogger routes asynq's own log lines into slog.

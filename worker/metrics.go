@@ -13,7 +13,7 @@ import (
 	"reconciler/jobs"
 )
 
-// Metrics holds the Prometheus collectors DESIGN.md names, in a registry of their own.
+// Metrics holds the Prometheus collectors docs/design.md names, in a registry of their own.
 type Metrics struct {
 	Registry       *prometheus.Registry
 	runs           *prometheus.CounterVec

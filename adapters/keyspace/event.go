@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"reconciler/adapters/internal/redisglob"
 )
 
 // Kind is the keyspace event name Redis publishes for a lock key.
@@ -36,21 +38,7 @@ func channelPrefix(db int) string {
 // subscribePattern is the PSUBSCRIBE pattern for every key under prefix in db. The prefix is
 // glob-escaped so a prefix such as "lock[1]:" matches only itself.
 func subscribePattern(db int, prefix string) string {
-	return escapeGlob(channelPrefix(db)) + escapeGlob(prefix) + "*"
-}
-
-// escapeGlob escapes the characters Redis glob patterns treat specially (stringmatchlen:
-// * ? [ ] and the escape character itself).
-func escapeGlob(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case '*', '?', '[', ']', '\\':
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return redisglob.Prefix(channelPrefix(db) + prefix)
 }
 
 // parseEvent turns a notification (channel, payload) into an Event. ok is false for other

@@ -1,7 +1,6 @@
 package keyspace
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -11,28 +10,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"reconciler/tests/logbuffer"
 	"reconciler/tests/redisserver"
 )
 
 const testPrefix = "spool_lock:"
-
-// logBuffer is a goroutine-safe slog sink for asserting on log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // harness runs one Watcher against a real redis-server and records what it reports.
 type harness struct {
@@ -40,7 +22,7 @@ type harness struct {
 	srv    *redisserver.Server
 	client *redis.Client
 	w      *Watcher
-	logs   *logBuffer
+	logs   *logbuffer.Buffer
 
 	mu     sync.Mutex
 	events []Event
@@ -60,7 +42,7 @@ func newClient(t *testing.T, srv *redisserver.Server, db int) *redis.Client {
 // start runs a Watcher for client with opts (Prefix, Log and CheckInterval filled in if empty).
 func start(t *testing.T, srv *redisserver.Server, client *redis.Client, opts Options) *harness {
 	t.Helper()
-	h := &harness{t: t, srv: srv, client: client, logs: &logBuffer{}, done: make(chan error, 1)}
+	h := &harness{t: t, srv: srv, client: client, logs: &logbuffer.Buffer{}, done: make(chan error, 1)}
 	if opts.Prefix == "" {
 		opts.Prefix = testPrefix
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"reconciler/tests/logbuffer"
 	"reconciler/tests/redisserver"
 )
 
@@ -219,7 +220,7 @@ func TestConfigRefused(t *testing.T) {
 }
 
 func TestOffModeReturnsAtOnce(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &logbuffer.Buffer{}
 	w := New(nil, Options{Prefix: testPrefix, Mode: ModeOff, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	done := make(chan error, 1)
 	go func() {

@@ -1,9 +1,13 @@
 package redislock
 
-import "strings"
+import (
+	"strings"
+
+	"reconciler/adapters/internal/redisglob"
+)
 
 // TombstonePrefix starts every release tombstone key: `reconciler:released:{TAG}` holds the
-// unix milliseconds of the DEL that released the lock (see DESIGN.md, "The release race").
+// unix milliseconds of the DEL that released the lock (see docs/design.md, "The release race").
 // It does not follow LOCK_KEY_PREFIX, so tombstones never match the lock key pattern.
 const TombstonePrefix = "reconciler:released:"
 
@@ -25,18 +29,4 @@ func TombstoneKey(tag string) string { return TombstonePrefix + tag }
 
 // keysPattern is the SCAN MATCH pattern of every lock key: the prefix with its glob
 // metacharacters escaped (a prefix like `spool*lock:` must match only itself), then `*`.
-func (s *Store) keysPattern() string { return escapeGlob(s.prefix) + "*" }
-
-// escapeGlob escapes the characters that Redis glob-style patterns treat specially.
-func escapeGlob(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 4)
-	for _, r := range s {
-		switch r {
-		case '*', '?', '[', ']', '\\':
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func (s *Store) keysPattern() string { return redisglob.Prefix(s.prefix) }

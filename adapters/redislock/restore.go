@@ -21,7 +21,7 @@ var restoreSource string
 // falls back to EVAL when the server has not cached the script (after a restart, say).
 var restoreScript = redis.NewScript(restoreSource)
 
-// Restore runs the atomic decide-and-write step for one lock (DESIGN.md, "Restoring a lock").
+// Restore runs the atomic decide-and-write step for one lock (docs/design.md, "Restoring a lock").
 // In order, the script answers:
 //  1. already_locked when the lock key exists and its value starts with "{WorkerID}:";
 //     holder_mismatch when it exists with anything else (another value, another type).

@@ -22,7 +22,7 @@ var writeTombstoneScript = redis.NewScript(writeTombstoneSource)
 
 // WriteTombstone records that the lock of tag was released at at (unix ms, TTL TombstoneTTL),
 // unless a tombstone with a later time is already there. Restores whose snapshot predates
-// at + RELEASE_SETTLE are then refused (DESIGN.md, "The release race").
+// at + RELEASE_SETTLE are then refused (docs/design.md, "The release race").
 func (s *Store) WriteTombstone(ctx context.Context, tag string, at time.Time) error {
 	err := writeTombstoneScript.Run(ctx, s.client, []string{TombstoneKey(tag)},
 		at.UnixMilli(), TombstoneTTL.Milliseconds()).Err()

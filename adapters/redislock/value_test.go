@@ -102,8 +102,8 @@ func TestKeys(t *testing.T) {
 	if c.Key("X") != "p:X" || c.Prefix() != "p:" {
 		t.Fatalf("custom prefix not used: %q", c.Key("X"))
 	}
-	if got := escapeGlob(`a*b?c[d]e\f`); got != `a\*b\?c\[d\]e\\f` {
-		t.Fatalf("escapeGlob = %q", got)
+	if got := New(nil, Options{Prefix: "l*[1]:"}).keysPattern(); got != `l\*\[1\]:*` {
+		t.Fatalf("keysPattern = %q, want the prefix escaped", got)
 	}
 	if s.Location().String() != "America/Santiago" {
 		t.Fatalf("default location = %v", s.Location())

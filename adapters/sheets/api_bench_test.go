@@ -23,7 +23,7 @@ func BenchmarkAPIRead(b *testing.B) {
 	for _, n := range []int{2000, 20000, 100000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			e := sheetsemu.Start(b)
-			gen := sheetsemu.Generate(sheetsemu.OperacionesHeader(b), n, time.Now())
+			gen := sheetsemu.Generate(OperacionesHeader(), n, time.Now())
 			e.SetSheet("Operaciones", gen.Grid)
 			replay := newReplayServer(b, e.Endpoint())
 			api, err := NewAPI(context.Background(), APIConfig{

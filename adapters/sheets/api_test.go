@@ -75,7 +75,7 @@ func mustRead(t *testing.T, api *API) jobs.Snapshot {
 // operaciones is a realistic sheet: the real 75-column header, occupied and free rows, an
 // empty row in the middle, short rows, and numbers where the API gives numbers.
 func operaciones(t *testing.T) [][]any {
-	return sheetsemu.Grid(sheetsemu.OperacionesHeader(t),
+	return sheetsemu.Grid(OperacionesHeader(),
 		sheetsemu.Spool("MK-1335-CW-25238-011", "MR(93)", "13-05-2026 11:33:48"), // row 2
 		map[string]any{"id": 2.0, sheetsemu.ColTag: "MK-1335-CW-25238-012"},      // row 3: ends at G
 		nil, // row 4: empty
@@ -210,7 +210,7 @@ func TestAPIQuotedSheetName(t *testing.T) {
 
 func TestAPIOmittedTrailingCells(t *testing.T) {
 	e := sheetsemu.Start(t)
-	h := sheetsemu.OperacionesHeader(t)
+	h := OperacionesHeader()
 	// The tag column ends before the holder column, which ends before the date column: the
 	// API sends three lists of different lengths.
 	e.SetSheet("Operaciones", sheetsemu.Grid(h,
@@ -454,7 +454,7 @@ func TestAPIStaleRead(t *testing.T) {
 	api, _ := newTestAPI(t, e)
 	mustRead(t, api)
 	e.ServeStaleFor(time.Hour)
-	e.SetSheet("Operaciones", sheetsemu.Grid(sheetsemu.OperacionesHeader(t)))
+	e.SetSheet("Operaciones", sheetsemu.Grid(OperacionesHeader()))
 	if snap := mustRead(t, api); len(snap.Rows) != len(operacionesRows(t)) {
 		t.Errorf("stale read: %d rows, want the old %d", len(snap.Rows), len(operacionesRows(t)))
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -21,39 +22,69 @@ func CellText(cell any) string {
 		return ""
 	case string:
 		return v
-	case float64:
-		return formatFloat(v, 64)
-	case float32:
-		return formatFloat(float64(v), 32)
-	case int:
-		return strconv.Itoa(v)
-	case int8:
-		return strconv.FormatInt(int64(v), 10)
-	case int16:
-		return strconv.FormatInt(int64(v), 10)
-	case int32:
-		return strconv.FormatInt(int64(v), 10)
-	case int64:
-		return strconv.FormatInt(v, 10)
-	case uint:
-		return strconv.FormatUint(uint64(v), 10)
-	case uint8:
-		return strconv.FormatUint(uint64(v), 10)
-	case uint16:
-		return strconv.FormatUint(uint64(v), 10)
-	case uint32:
-		return strconv.FormatUint(uint64(v), 10)
-	case uint64:
-		return strconv.FormatUint(v, 10)
-	case json.Number:
-		return v.String()
 	case bool:
 		if v {
 			return "TRUE"
 		}
 		return "FALSE"
 	}
+	if n, ok := asNumeric(cell); ok {
+		return n.text()
+	}
 	return fmt.Sprint(cell)
+}
+
+// numeric is a cell that holds a number: a value of one of Go's integer or float types (the
+// API's JSON decoder gives float64; other callers may pass any of them) or a json.Number.
+// It is the one place that knows those types, for CellText and ParseDate alike.
+type numeric struct{ rv reflect.Value }
+
+// asNumeric reports whether cell is a number. Named types other than json.Number are not
+// (their String or Format methods may say something else).
+func asNumeric(cell any) (numeric, bool) {
+	if _, ok := cell.(json.Number); ok {
+		return numeric{reflect.ValueOf(cell)}, true
+	}
+	rv := reflect.ValueOf(cell)
+	if !rv.IsValid() || rv.Type().PkgPath() != "" {
+		return numeric{}, false
+	}
+	if rv.CanInt() || rv.CanFloat() || (rv.CanUint() && rv.Kind() != reflect.Uintptr) {
+		return numeric{rv}, true
+	}
+	return numeric{}, false
+}
+
+// float is the number as a float64 (integers beyond 2⁵³ rounded); NaN for a json.Number that
+// does not parse.
+func (n numeric) float() float64 {
+	switch {
+	case n.rv.CanInt():
+		return float64(n.rv.Int())
+	case n.rv.CanUint():
+		return float64(n.rv.Uint())
+	case n.rv.CanFloat():
+		return n.rv.Float()
+	}
+	f, err := strconv.ParseFloat(n.rv.String(), 64)
+	if err != nil {
+		return math.NaN()
+	}
+	return f
+}
+
+// text is the number written out in full: integers exactly, floats without an exponent at
+// their own precision, a json.Number as it was written.
+func (n numeric) text() string {
+	switch {
+	case n.rv.CanInt():
+		return strconv.FormatInt(n.rv.Int(), 10)
+	case n.rv.CanUint():
+		return strconv.FormatUint(n.rv.Uint(), 10)
+	case n.rv.CanFloat():
+		return formatFloat(n.rv.Float(), n.rv.Type().Bits())
+	}
+	return n.rv.String()
 }
 
 func formatFloat(f float64, bits int) string {
@@ -113,36 +144,9 @@ func ParseDate(cell any, loc *time.Location) (time.Time, jobs.DateState) {
 		return time.Time{}, jobs.DateMissing
 	case string:
 		return parseDateText(v, loc)
-	case json.Number:
-		f, err := strconv.ParseFloat(v.String(), 64)
-		if err != nil {
-			return time.Time{}, jobs.DateInvalid
-		}
-		return serialTime(f, loc)
-	case float64:
-		return serialTime(v, loc)
-	case float32:
-		return serialTime(float64(v), loc)
-	case int:
-		return serialTime(float64(v), loc)
-	case int8:
-		return serialTime(float64(v), loc)
-	case int16:
-		return serialTime(float64(v), loc)
-	case int32:
-		return serialTime(float64(v), loc)
-	case int64:
-		return serialTime(float64(v), loc)
-	case uint:
-		return serialTime(float64(v), loc)
-	case uint8:
-		return serialTime(float64(v), loc)
-	case uint16:
-		return serialTime(float64(v), loc)
-	case uint32:
-		return serialTime(float64(v), loc)
-	case uint64:
-		return serialTime(float64(v), loc)
+	}
+	if n, ok := asNumeric(cell); ok {
+		return serialTime(n.float(), loc)
 	}
 	return time.Time{}, jobs.DateInvalid
 }

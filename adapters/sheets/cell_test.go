@@ -43,6 +43,8 @@ func TestParseDate(t *testing.T) {
 		{"serial int", 46155, jobs.DateValid, at(2026, 5, 13, 0, 0, 0)},
 		{"serial int64", int64(46155), jobs.DateValid, at(2026, 5, 13, 0, 0, 0)},
 		{"serial float32", float32(46155), jobs.DateValid, at(2026, 5, 13, 0, 0, 0)},
+		{"serial uint16", uint16(46155), jobs.DateValid, at(2026, 5, 13, 0, 0, 0)},
+		{"serial uint64", uint64(46155), jobs.DateValid, at(2026, 5, 13, 0, 0, 0)},
 		{"serial text integer", "46155", jobs.DateValid, at(2026, 5, 13, 0, 0, 0)},
 		{"serial rounds up to the next day", 46155.999999999, jobs.DateValid, at(2026, 5, 14, 0, 0, 0)},
 		{"serial rounds to the nearest second", 46155.5 + 0.4/86400, jobs.DateValid, at(2026, 5, 13, 12, 0, 0)},
@@ -63,6 +65,8 @@ func TestParseDate(t *testing.T) {
 		{"+Inf", math.Inf(1), jobs.DateInvalid, time.Time{}},
 		{"negative", -1.0, jobs.DateInvalid, time.Time{}},
 		{"negative int", -46155, jobs.DateInvalid, time.Time{}},
+		{"negative int8", int8(-1), jobs.DateInvalid, time.Time{}},
+		{"a named number type", time.Duration(46155), jobs.DateInvalid, time.Time{}},
 		{"year 10000", 2958466.0, jobs.DateInvalid, time.Time{}},
 		{"absurd", 1e300, jobs.DateInvalid, time.Time{}},
 		{"text NaN", "NaN", jobs.DateInvalid, time.Time{}},
@@ -197,6 +201,9 @@ func TestCellText(t *testing.T) {
 		{7, "7"},
 		{int64(-9), "-9"},
 		{uint8(200), "200"},
+		{uint64(math.MaxUint64), "18446744073709551615"}, // exact, not rounded through float64
+		{int64(math.MinInt64), "-9223372036854775808"},
+		{time.Duration(90), "90ns"}, // a named type keeps its own String
 		{json.Number("12.50"), "12.50"},
 		{true, "TRUE"},
 		{false, "FALSE"},

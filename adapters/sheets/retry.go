@@ -13,6 +13,8 @@ import (
 
 	"cloud.google.com/go/auth"
 	"google.golang.org/api/googleapi"
+
+	"reconciler/internal/wait"
 )
 
 // Retry defaults: with a 10 s reconcile deadline they leave room for about four attempts.
@@ -57,17 +59,17 @@ func (p retryPolicy) do(ctx context.Context, op func(context.Context) error) (in
 		if attempt >= p.maxAttempts {
 			return attempt, fmt.Errorf("gave up after %s: %w", plural(attempt, "attempt"), err)
 		}
-		wait := p.backoff(attempt)
+		pause := p.backoff(attempt)
 		if ra, ok := retryAfter(err, time.Now()); ok {
-			wait = ra
+			pause = ra
 		}
 		if deadline, ok := ctx.Deadline(); ok {
-			if left := time.Until(deadline); wait >= left {
+			if left := time.Until(deadline); pause >= left {
 				return attempt, fmt.Errorf("gave up after %s: the next retry, in %s, would pass the context deadline (%s left): %w",
-					plural(attempt, "attempt"), wait.Round(time.Millisecond), left.Round(time.Millisecond), err)
+					plural(attempt, "attempt"), pause.Round(time.Millisecond), left.Round(time.Millisecond), err)
 			}
 		}
-		if serr := sleep(ctx, wait); serr != nil {
+		if serr := wait.Sleep(ctx, pause); serr != nil {
 			return attempt, fmt.Errorf("%w while waiting to retry (after %s; last error: %w)", serr, plural(attempt, "attempt"), err)
 		}
 	}
@@ -150,19 +152,4 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// operacionesHeaders is the real Operaciones header row, one cell a line (a copy of
-// shared/fixtures/operaciones-headers.txt, embedded because the binary cannot read it at run
-// time; a test keeps the two equal).
+// operacionesHeaders is the real Operaciones header row, one cell a line: the project's one
+// copy, embedded so that the binary (demo mode) and the tests (through OperacionesHeader)
+// read the same cells without a file path.
 //
 //go:embed operaciones-headers.txt
 var operacionesHeaders string
@@ -20,25 +20,31 @@ func OperacionesHeader() []string {
 }
 
 // Sample is the built-in demo sheet of the embedded mode: the real 75-column header and 40
-// rows covering every class and warning of DESIGN.md's table relative to now (text dates
+// rows covering every class and warning of docs/design.md's table relative to now (text dates
 // are wall clocks in loc; a nil loc means UTC):
 //
 //   - free: empty holder, DISPONIBLE, disponible, a short row that ends before Ocupado_Por;
 //   - candidates with each accepted date format: DD-MM-YYYY HH:MM:SS, DD-MM-YYYY HH:MM,
 //     DD/MM/YYYY HH:MM:SS, YYYY-MM-DD HH:MM:SS, RFC 3339 with an offset and with Z, date only
 //     (today, midnight), a serial number and a serial number as text; a numeric tag; a
-//     holder and a tag with spaces around; occupied exactly 24 h ago (not too old); 3 min
-//     in the future (within the allowed skew);
+//     holder and a tag with spaces around; occupied 20 h ago; 3 min in the future (within
+//     the allowed skew);
 //   - candidate with warning missing_date (also as a short row that ends at Ocupado_Por),
-//     and with warning future_date (+10 min);
+//     and with warning future_date (+3 h);
 //   - duplicate_tag (the first row wins, free or not), invalid_tag (empty, blank, control
 //     character), invalid_holder, invalid_date (text, impossible date, a boolean), too_old
-//     (25 h ago);
+//     (30 h ago);
 //   - a fully empty row, which readers skip.
 //
-// Two edges depend on the calendar: on the day daylight saving ends (25 hours long) the
-// date-only row is too_old in the last hour of the day, and a time in the repeated hour may
-// be read as its first occurrence, one hour earlier.
+// The demo classifies these rows again on every run while the clock moves on, so the timed
+// rows keep hours away from the rules' edges (MAX_LOCK_AGE, the future skew): a row must not
+// change class minutes after the demo starts. The edges themselves (exactly 24 h, 24 h and a
+// second, exactly the skew) are tested in jobs and in the restore script's tests.
+//
+// The date-only row is today's midnight, so its age is the time of day: a demo left running
+// over midnight sees it become too_old then. Two more edges depend on the calendar: on the
+// day daylight saving ends (25 hours long) that row is too_old in the last hour of the day,
+// and a time in the repeated hour may be read as its first occurrence, one hour earlier.
 func Sample(now time.Time, loc *time.Location) [][]any {
 	if loc == nil {
 		loc = time.UTC
@@ -67,12 +73,6 @@ func Sample(now time.Time, loc *time.Location) [][]any {
 		ymdHMS = "2006-01-02 15:04:05"
 	)
 	tag := func(n int) string { return fmt.Sprintf("MK-1335-CW-25238-%03d", n) }
-	// exactly24h is 24 h ago rounded up to the second, so the text (which has no fractions)
-	// is never older than 24 h.
-	exactly24h := now.Add(-24 * time.Hour)
-	if t := exactly24h.Truncate(time.Second); !t.Equal(exactly24h) {
-		exactly24h = t.Add(time.Second)
-	}
 	// Today's date as text; not via time.Date, which would move a midnight that daylight
 	// saving skips into the day before.
 	today := now.In(loc).Format("02-01-2006")
@@ -99,9 +99,9 @@ func Sample(now time.Time, loc *time.Location) [][]any {
 		{tag: tag(15), holder: "MR(93)", date: "ayer"},
 		{tag: tag(16), holder: "MR(93)", date: "31-02-2026 10:00:00"},
 		{tag: tag(17), holder: "CV(7)", date: true},
-		{tag: tag(18), holder: "AR(15)", date: wall(-25*time.Hour, dmyHMS)},
-		{tag: tag(19), holder: "LP(21)", date: exactly24h.In(loc).Format(dmyHMS)},
-		{tag: tag(20), holder: "FS(3)", date: wall(10*time.Minute, dmyHMS)},
+		{tag: tag(18), holder: "AR(15)", date: wall(-30*time.Hour, dmyHMS)},
+		{tag: tag(19), holder: "LP(21)", date: wall(-20*time.Hour, dmyHMS)},
+		{tag: tag(20), holder: "FS(3)", date: wall(3*time.Hour, dmyHMS)},
 		{tag: tag(21), holder: "MR(93)", date: wall(3*time.Minute, dmyHMS)},
 		{tag: tag(4), holder: "XX(5)", date: wall(-time.Hour, dmyHMS)},          // duplicate of a candidate
 		{tag: tag(1), holder: "MR(93)", date: wall(-time.Hour, dmyHMS)},         // duplicate of a free row
@@ -119,7 +119,7 @@ func Sample(now time.Time, loc *time.Location) [][]any {
 		{tag: tag(35), holder: ""},
 		{tag: tag(36), holder: "DISPONIBLE"},
 		{tag: tag(37), holder: "AR(15)", date: wall(-12*time.Hour, dmyHMS)},
-		{tag: tag(38), holder: "CV(7)", date: wall(-23*time.Hour, dmyHMS)},
+		{tag: tag(38), holder: "CV(7)", date: wall(-18*time.Hour, dmyHMS)},
 		{tag: tag(39), holder: ""},
 		{tag: tag(40), holder: "LP(21)", date: wall(-20*time.Minute, dmyHMS)},
 	}

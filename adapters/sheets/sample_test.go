@@ -9,7 +9,7 @@ import (
 	"reconciler/tests/sheetsemu"
 )
 
-// sampleExpect is what the DESIGN table makes of each Sample row, in order (the empty row is
+// sampleExpect is what docs/design.md's table makes of each Sample row, in order (the empty row is
 // skipped by the readers, so it has no entry).
 var sampleExpect = []struct {
 	class   jobs.Class
@@ -22,7 +22,7 @@ var sampleExpect = []struct {
 	{jobs.ClassCandidate, jobs.WarnMissingDate}, {jobs.ClassCandidate, jobs.WarnMissingDate},
 	{jobs.ClassInvalidDate, ""}, {jobs.ClassInvalidDate, ""}, {jobs.ClassInvalidDate, ""},
 	{jobs.ClassTooOld, ""},
-	{jobs.ClassCandidate, ""}, // exactly 24 h
+	{jobs.ClassCandidate, ""}, // 20 h ago
 	{jobs.ClassCandidate, jobs.WarnFutureDate},
 	{jobs.ClassCandidate, ""}, // +3 min
 	{jobs.ClassDuplicateTag, ""}, {jobs.ClassDuplicateTag, ""},
@@ -71,6 +71,35 @@ func TestSampleCoversEveryClass(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSampleClearOfEdges: the demo classifies its sample again on every run while the clock
+// moves on, so no row may change class or warning within the first hour (a row at exactly
+// MAX_LOCK_AGE turned too_old seconds after start). Start times stay before 22:00, so the
+// date-only row (today's midnight) does not cross into the next day.
+func TestSampleClearOfEdges(t *testing.T) {
+	loc := santiago(t)
+	for _, start := range []time.Time{
+		time.Date(2026, 5, 13, 11, 33, 48, 123456789, loc),
+		time.Date(2026, 1, 15, 0, 10, 0, 0, loc),
+		time.Date(2026, 9, 6, 10, 0, 0, 0, loc),
+		time.Date(2026, 4, 5, 12, 0, 0, 999, loc),
+		time.Date(2026, 7, 1, 21, 0, 0, 0, loc),
+	} {
+		snap, err := NewStatic(Sample(start, loc), loc).Read(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := jobs.Classify(snap.Rows, start, jobs.DefaultRules)
+		for _, later := range []time.Duration{time.Second, time.Minute, 10 * time.Minute, time.Hour} {
+			for i, c := range jobs.Classify(snap.Rows, start.Add(later), jobs.DefaultRules) {
+				if c.Class != first[i].Class || c.Warning != first[i].Warning {
+					t.Errorf("start %s, %v later: row %d (date %q) turned from %s/%s to %s/%s",
+						start.Format(time.RFC3339), later, c.Number, c.Date, first[i].Class, first[i].Warning, c.Class, c.Warning)
+				}
+			}
+		}
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 	"reconciler/worker"
 )
 
-// settings is the whole configuration, read from the environment (DESIGN.md's table) and
+// settings is the whole configuration, read from the environment (docs/design.md's table) and
 // validated in one pass so that every problem is reported at once.
 type settings struct {
 	RedisURL       string

@@ -21,7 +21,7 @@ func TestEmbeddedWhenNothingConfigured(t *testing.T) {
 	}
 	if s.Worker.Rules.MaxLockAge != 24*time.Hour || s.Worker.Tasks.ReconcileDeadline != 10*time.Second ||
 		s.Worker.Tasks.RestoreDeadline != 5*time.Second || s.LockPrefix != "spool_lock:" || s.Location.String() != "America/Santiago" {
-		t.Fatalf("defaults differ from DESIGN.md: %+v", s)
+		t.Fatalf("defaults differ from docs/design.md: %+v", s)
 	}
 }
 

@@ -7,13 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 
 	"reconciler/adapters/redislock"
+	"reconciler/internal/term"
+	"reconciler/internal/wait"
 	"reconciler/jobs"
 )
 
@@ -91,7 +92,7 @@ func runEnqueue(ctx context.Context, args []string, getenv func(string) string, 
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		store:     newStore(rdb, s),
 		out:       stderr,
-		terminal:  isTerminal(stderr),
+		terminal:  term.IsTerminal(stderr),
 	}
 	res, err := w.wait(ctx, info)
 	if err != nil {
@@ -161,7 +162,7 @@ func (w *waiter) wait(ctx context.Context, info *asynq.TaskInfo) (waitResult, er
 			w.endProgress()
 			return res, nil
 		}
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 200*time.Millisecond); err != nil {
 			w.endProgress()
 			return res, fmt.Errorf("gave up waiting for restores (%d of %d done): %w", done, rep.Enqueued, err)
 		}
@@ -192,7 +193,7 @@ func (w *waiter) waitReconcile(ctx context.Context, info *asynq.TaskInfo) (*jobs
 		default:
 			w.progress(fmt.Sprintf("reconcile %s: %s", info.ID, ti.State), &last)
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
 			w.endProgress()
 			return nil, fmt.Errorf("gave up waiting for reconcile %s: %w", info.ID, err)
 		}
@@ -216,22 +217,4 @@ func (w *waiter) endProgress() {
 	if w.terminal {
 		fmt.Fprintln(w.out)
 	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

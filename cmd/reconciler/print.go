@@ -24,16 +24,26 @@ func PrintReport(w io.Writer, r *jobs.Report) {
 			r.DeferredUntil.Format(time.RFC3339))
 		return
 	}
-	fmt.Fprintf(w, "rows %d: candidate %d, free %d, too_old %d, invalid_tag %d, invalid_holder %d, invalid_date %d, duplicate_tag %d (warnings: missing_date %d, future_date %d)\n",
-		r.Rows, r.Candidate, r.Free, r.TooOld, r.InvalidTag, r.InvalidHolder, r.InvalidDate, r.DuplicateTag, r.MissingDate, r.FutureDate)
-	fmt.Fprintf(w, "locks: missing %d, enqueued %d, already_queued %d, already_locked %d, holder_mismatch %d, orphan_locks %d, orphans_deleted %d; sheets requests %d\n",
-		r.Missing, r.Enqueued, r.AlreadyQueued, r.AlreadyLocked, r.HolderMismatch, r.OrphanLocks, r.OrphansDeleted, r.SheetsRequests)
+	counts := r.Counts()
+	fmt.Fprintf(w, "rows %d: %s (warnings: %s)\n", r.Rows, countList(counts, jobs.CountClass), countList(counts, jobs.CountWarning))
+	fmt.Fprintf(w, "locks: %s; sheets requests %d\n", countList(counts, jobs.CountLocks), r.SheetsRequests)
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "  row %d  %-15s %-22q %s\n", p.Row, p.Class, p.Tag, p.Detail)
 	}
 	if more := r.ProblemsTotal - len(r.Problems); more > 0 {
 		fmt.Fprintf(w, "  … and %d more problems\n", more)
 	}
+}
+
+// countList writes the counts of one group as "name value, name value", in the report's order.
+func countList(counts []jobs.Count, group jobs.CountGroup) string {
+	var parts []string
+	for _, c := range counts {
+		if c.Group == group {
+			parts = append(parts, fmt.Sprintf("%s %d", c.Name, c.Value))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // reportHead is the first line: run, trigger, scope and dry run (empty for a bare report,

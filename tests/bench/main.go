@@ -35,6 +35,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"reconciler/adapters/sheets"
 	"reconciler/tests/redisserver"
 	"reconciler/tests/sheetsemu"
 )
@@ -108,7 +109,7 @@ func run(t *shim, sizes []int, reps int, env map[string]string, out string) int 
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	header := sheetsemu.OperacionesHeader(t)
+	header := sheets.OperacionesHeader()
 	var results []sizeResult
 	for _, n := range sizes {
 		res := benchSize(t, bin, dir, header, n, reps, env)

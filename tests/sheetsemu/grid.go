@@ -1,54 +1,12 @@
 package sheetsemu
 
-import (
-	"os"
-	"path/filepath"
-	"strings"
-	"testing"
-)
-
-// Header names of the three columns the reconciler reads, as the real sheet spells them.
+// Header names of the three columns the reconciler reads, as the real sheet spells them. The
+// real sheet's whole header row is sheets.OperacionesHeader (one copy, embedded in the adapter).
 const (
 	ColTag    = "TAG_SPOOL"
 	ColHolder = "Ocupado_Por"
 	ColDate   = "Fecha_Ocupacion"
 )
-
-// FixturePath is the path of the real sheet's header fixture: ../shared/fixtures beside the
-// module root, which is found by walking up from the working directory to go.mod.
-func FixturePath(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatalf("sheetsemu: working directory: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "fixtures", "operaciones-headers.txt")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("sheetsemu: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// OperacionesHeader returns the 75 header cells of the real Operaciones sheet, in column
-// order (A…BW), from the shared fixture.
-func OperacionesHeader(t testing.TB) []string {
-	t.Helper()
-	path := FixturePath(t)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("sheetsemu: read header fixture: %v", err)
-	}
-	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n"), "\n")
-	if len(lines) < 3 {
-		t.Fatalf("sheetsemu: header fixture %s has only %d lines", path, len(lines))
-	}
-	return lines
-}
 
 // Grid builds a sheet: header as row 1, then one row per map, each cell put in the column
 // whose header equals the map key exactly (ColTag, ColHolder, ColDate or any other header).
