@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/lmittmann/tint"
-
-	"reconciler/internal/term"
 )
 
 // NewLogger builds the process logger: tint on a terminal, JSON otherwise (format "auto"),
@@ -21,12 +19,12 @@ func NewLogger(out io.Writer, level, format string) (*slog.Logger, error) {
 	}
 	switch strings.ToLower(format) {
 	case "auto", "":
-		if term.IsTerminal(out) {
+		if IsTerminal(out) {
 			return slog.New(tint.NewHandler(out, &tint.Options{Level: lvl, TimeFormat: "15:04:05.000"})), nil
 		}
 		return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: lvl})), nil
 	case "text", "tint", "pretty":
-		return slog.New(tint.NewHandler(out, &tint.Options{Level: lvl, TimeFormat: "15:04:05.000", NoColor: !term.IsTerminal(out)})), nil
+		return slog.New(tint.NewHandler(out, &tint.Options{Level: lvl, TimeFormat: "15:04:05.000", NoColor: !IsTerminal(out)})), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: lvl})), nil
 	}

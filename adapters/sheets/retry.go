@@ -14,7 +14,7 @@ import (
 	"cloud.google.com/go/auth"
 	"google.golang.org/api/googleapi"
 
-	"reconciler/internal/wait"
+	"reconciler/jobs"
 )
 
 // Retry defaults: with a 10 s reconcile deadline they leave room for about four attempts.
@@ -69,7 +69,7 @@ func (p retryPolicy) do(ctx context.Context, op func(context.Context) error) (in
 					plural(attempt, "attempt"), pause.Round(time.Millisecond), left.Round(time.Millisecond), err)
 			}
 		}
-		if serr := wait.Sleep(ctx, pause); serr != nil {
+		if serr := jobs.Sleep(ctx, pause); serr != nil {
 			return attempt, fmt.Errorf("%w while waiting to retry (after %s; last error: %w)", serr, plural(attempt, "attempt"), err)
 		}
 	}

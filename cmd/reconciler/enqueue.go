@@ -13,9 +13,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"reconciler/adapters/redislock"
-	"reconciler/internal/term"
-	"reconciler/internal/wait"
 	"reconciler/jobs"
+	"reconciler/worker"
 )
 
 // spoolList collects repeated --spool flags.
@@ -92,7 +91,7 @@ func runEnqueue(ctx context.Context, args []string, getenv func(string) string, 
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 		store:     newStore(rdb, s),
 		out:       stderr,
-		terminal:  term.IsTerminal(stderr),
+		terminal:  worker.IsTerminal(stderr),
 	}
 	res, err := w.wait(ctx, info)
 	if err != nil {
@@ -162,7 +161,7 @@ func (w *waiter) wait(ctx context.Context, info *asynq.TaskInfo) (waitResult, er
 			w.endProgress()
 			return res, nil
 		}
-		if err := wait.Sleep(ctx, 200*time.Millisecond); err != nil {
+		if err := jobs.Sleep(ctx, 200*time.Millisecond); err != nil {
 			w.endProgress()
 			return res, fmt.Errorf("gave up waiting for restores (%d of %d done): %w", done, rep.Enqueued, err)
 		}
@@ -193,7 +192,7 @@ func (w *waiter) waitReconcile(ctx context.Context, info *asynq.TaskInfo) (*jobs
 		default:
 			w.progress(fmt.Sprintf("reconcile %s: %s", info.ID, ti.State), &last)
 		}
-		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := jobs.Sleep(ctx, 100*time.Millisecond); err != nil {
 			w.endProgress()
 			return nil, fmt.Errorf("gave up waiting for reconcile %s: %w", info.ID, err)
 		}

@@ -1,12 +1,12 @@
-// Package wait holds the one context-aware sleep the binary's parts share.
-package wait
+package jobs
 
 import (
 	"context"
 	"time"
 )
 
-// Sleep waits d or until ctx is done, whichever comes first, and returns ctx's error in the
+// Sleep is the one context-aware pause of the module (the Sheets retries, enqueue --wait):
+// a job's deadline always ends a wait. It waits d or until ctx is done, whichever comes first, and returns ctx's error in the
 // second case. A d of zero or less does not wait (but still reports a done ctx).
 func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {

@@ -1,12 +1,12 @@
-// Package term answers whether output goes to a terminal (colours, rewritten progress lines).
-package term
+package worker
 
 import (
 	"io"
 	"os"
 )
 
-// IsTerminal reports whether w is a character device such as a terminal. Anything that is not
+// IsTerminal says whether output goes to a terminal (colours, rewritten progress lines); cmd
+// uses it too. It reports whether w is a character device such as a terminal. Anything that is not
 // an *os.File (a buffer, a pipe wrapper) is not.
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
