@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,21 +41,33 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// asynqLogger routes asynq's own log lines into slog.
-type asynqLogger struct{ l *slog.Logger }
+// asynqLogger routes asynq's own log lines into slog. While quiet says Redis is known to be
+// down, its warnings and errors go to debug: asynq's loops retry every second or faster
+// ("Failed to list groups in queue", "Failed to forward scheduled tasks", "Dequeue error"),
+// and the outage already has its own line.
+type asynqLogger struct {
+	l     *slog.Logger
+	quiet func() bool
+}
 
-func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) log(level slog.Level, args []any) {
+	if level >= slog.LevelWarn && a.quiet != nil && a.quiet() {
+		level = slog.LevelDebug
+	}
+	a.l.Log(context.Background(), level, fmt.Sprint(args...), "component", "asynq")
+}
+
+func (a asynqLogger) Debug(args ...any) { a.log(slog.LevelDebug, args) }
+func (a asynqLogger) Info(args ...any)  { a.log(slog.LevelInfo, args) }
+func (a asynqLogger) Warn(args ...any)  { a.log(slog.LevelWarn, args) }
 func (a asynqLogger) Error(args ...any) {
-	msg := fmt.Sprint(args...)
 	// The scheduler's Shutdown tries to close the shared client, which go-redis refuses: the
 	// refusal is what we want, not an error.
-	if strings.Contains(msg, "redis connection is shared") {
-		a.l.Debug(msg, "component", "asynq")
+	if strings.Contains(fmt.Sprint(args...), "redis connection is shared") {
+		a.log(slog.LevelDebug, args)
 		return
 	}
-	a.l.Error(msg, "component", "asynq")
+	a.log(slog.LevelError, args)
 }
 func (a asynqLogger) Fatal(args ...any) {
 	a.l.Error(fmt.Sprint(args...), "component", "asynq")

@@ -20,6 +20,7 @@ type Watcher struct {
 	mode          Mode
 	log           *slog.Logger
 	checkInterval time.Duration
+	onUnreachable func(error)
 
 	mu       sync.Mutex
 	status   Status
@@ -46,7 +47,7 @@ func New(client *redis.Client, opts Options) *Watcher {
 	}
 	w := &Watcher{
 		client: client, prefix: opts.Prefix, mode: mode,
-		log: log.With("component", "keyspace"), checkInterval: check,
+		log: log.With("component", "keyspace"), checkInterval: check, onUnreachable: opts.OnUnreachable,
 	}
 	if client != nil {
 		w.db = client.Options().DB
@@ -184,7 +185,7 @@ func (w *Watcher) session(ctx context.Context, onEvent func(Event), onResubscrib
 				failures++
 				w.noteDown(res.down)
 				if failures >= downAfter {
-					w.log.Warn("redis stopped answering; dropping the keyspace subscription to resubscribe with backoff", "err", res.down)
+					w.log.Log(ctx, w.outageLevel(), "redis stopped answering; dropping the keyspace subscription to resubscribe with backoff", "err", res.down)
 					return established
 				}
 				continue
@@ -251,11 +252,23 @@ func (w *Watcher) noteDown(err error) {
 	w.status.LastError = err.Error()
 	w.refreshActive()
 	w.mu.Unlock()
+	if w.onUnreachable != nil {
+		w.onUnreachable(err)
+	}
 	if was {
-		w.log.Warn("redis unreachable: keyspace events paused; retrying", "err", err)
+		w.log.Log(context.Background(), w.outageLevel(), "redis unreachable: keyspace events paused; retrying", "err", err)
 	} else {
 		w.log.Debug("redis still unreachable", "err", err)
 	}
+}
+
+// outageLevel is the level of the watcher's own notes about an outage: debug when
+// OnUnreachable tells the outage for the whole process.
+func (w *Watcher) outageLevel() slog.Level {
+	if w.onUnreachable != nil {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
 }
 
 // refreshActive recomputes Status.Active; w.mu must be held.
