@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -30,6 +31,8 @@ type restartWatcher struct {
 	runID    string      // last seen; "" before the first successful check
 	back     atomic.Bool // Redis answered after an outage; the next good check queues redis-back
 }
+
+var errCheckStalled = errors.New("the every-second check (INFO, sentinel) got no answer within 2s")
 
 func newRestartWatcher(w *Worker, records RestartRecords) *restartWatcher {
 	return &restartWatcher{w: w, records: records, interval: time.Second, timeout: 2 * time.Second, kick: make(chan struct{}, 1)}
@@ -66,12 +69,20 @@ func (r *restartWatcher) run(ctx context.Context) {
 // tick runs one check and queues what it calls for.
 func (r *restartWatcher) tick(ctx context.Context) {
 	started := time.Now()
+	// A check that has no answer within its timeout is a sign of an outage, whenever go-redis
+	// gets round to failing it: a stopped server's kernel still accepts connections, and a
+	// command's own timeouts and retries can take several times as long.
+	stalled := time.AfterFunc(r.timeout, func() {
+		if ctx.Err() == nil {
+			r.w.outage.failed(started, errCheckStalled)
+		}
+	})
 	reason, err := r.check(ctx)
+	stalled.Stop()
 	switch {
 	case err != nil:
 		if ctx.Err() == nil && !isAnswer(err) {
-			// A check that times out is a sign of an outage even though its own deadline
-			// ended it (the hook leaves deadlines alone); the outage logs it once.
+			// The hook leaves a caller's own deadline alone; here it is Redis's silence.
 			r.w.outage.failed(started, err)
 			r.w.log.Debug("redis restart check", "err", err)
 		}
