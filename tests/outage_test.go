@@ -178,3 +178,23 @@ func setHolder(row []any, c holderColumns, holder, date string) []any {
 	out[c.holder], out[c.date] = holder, date
 	return out
 }
+
+// TestCLIWithRedisDown: `plan` and `enqueue` against an unreachable Redis say so in one line of
+// their own and exit 1; none of go-redis's own lines reach the terminal.
+func TestCLIWithRedisDown(t *testing.T) {
+	rds := redisserver.Start(t)
+	rds.Kill()
+	emu := sheetsemu.Start(t)
+	emu.SetSheet("Operaciones", sheetsemu.Grid(sheetsemu.OperacionesHeader(t)))
+	env := map[string]string{"REDIS_URL": rds.URL(), "GOOGLE_SHEET_ID": emu.SpreadsheetID(), "SHEETS_ENDPOINT": emu.Endpoint()}
+	for _, args := range [][]string{{"plan"}, {"plan", "--json"}, {"enqueue"}, {"enqueue", "--wait"}} {
+		stdout, stderr, code := cli(t, env, args...)
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if code != 1 || stdout != "" || len(lines) != 1 || !strings.Contains(lines[0], "Redis at "+rds.Addr()+" does not answer") {
+			t.Errorf("%v: exit %d, stdout %q, stderr:\n%s\nwant exit 1 and one line saying Redis at %s does not answer", args, code, stdout, stderr, rds.Addr())
+		}
+	}
+	if n := emu.Requests(); n != 0 {
+		t.Errorf("plan read the sheet %d times with Redis down", n)
+	}
+}

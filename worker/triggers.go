@@ -114,7 +114,11 @@ func (t *Triggers) TriggerTagsAt(ctx context.Context, trigger string, at time.Ti
 			return
 		}
 		if err := t.TriggerTags(ctx, trigger, tags...); err != nil && ctx.Err() == nil {
-			t.log.Warn("queue a delayed reconcile", "trigger", trigger, "spools", tags, "err", err)
+			level := slog.LevelWarn
+			if t.quiet != nil && t.quiet() {
+				level = slog.LevelDebug // the redis-back reconcile looks at every spool
+			}
+			t.log.Log(ctx, level, "queue a delayed reconcile", "trigger", trigger, "spools", tags, "err", err)
 		}
 	})
 	return nil
