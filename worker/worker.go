@@ -80,8 +80,8 @@ func New(cfg Config, log *slog.Logger, p Parts) *Worker {
 func (w *Worker) RedisQuiet() bool { return w.outage.Quiet() }
 
 // RedisUnreachable reports a sign of an outage seen outside the shared client's commands (the
-// keyspace watcher's stalled subscription).
-func (w *Worker) RedisUnreachable(err error) { w.outage.failed(time.Now(), err) }
+// keyspace watcher's stalled subscription): a command sent at sent got no answer.
+func (w *Worker) RedisUnreachable(sent time.Time, err error) { w.outage.failed(sent, err) }
 
 // Metrics is the worker's Prometheus registry and collectors.
 func (w *Worker) Metrics() *Metrics { return w.metrics }

@@ -45,9 +45,10 @@ type Options struct {
 	// them in configure mode) and notices that Redis went away. Zero means 5s.
 	CheckInterval time.Duration
 	// OnUnreachable, when set, is told every time Redis does not answer the watcher (a stalled
-	// subscription's flag check, a failed probe); the watcher then leaves the telling of the
-	// outage to it and logs its own notes at debug. It must not block.
-	OnUnreachable func(error)
+	// subscription's flag check, a failed probe), with when the unanswered command was sent;
+	// the watcher then leaves the telling of the outage to it and logs its own notes at debug.
+	// It must not block.
+	OnUnreachable func(sent time.Time, err error)
 }
 
 // Status is what the Watcher has now, for logs and /readyz.

@@ -20,7 +20,7 @@ type Watcher struct {
 	mode          Mode
 	log           *slog.Logger
 	checkInterval time.Duration
-	onUnreachable func(error)
+	onUnreachable func(time.Time, error)
 
 	mu       sync.Mutex
 	status   Status
@@ -138,7 +138,7 @@ func (w *Watcher) session(ctx context.Context, onEvent func(Event), onResubscrib
 	// also the probe: a connection error here means Redis is down.
 	res := w.checkFlags(ctx)
 	if res.down != nil {
-		w.noteDown(res.down)
+		w.noteDown(res.started, res.down)
 		return false
 	}
 	w.record(res, true, false)
@@ -183,7 +183,7 @@ func (w *Watcher) session(ctx context.Context, onEvent func(Event), onResubscrib
 			res := w.checkFlags(ctx)
 			if res.down != nil {
 				failures++
-				w.noteDown(res.down)
+				w.noteDown(res.started, res.down)
 				if failures >= downAfter {
 					w.log.Log(ctx, w.outageLevel(), "redis stopped answering; dropping the keyspace subscription to resubscribe with backoff", "err", res.down)
 					return established
@@ -215,7 +215,7 @@ func (w *Watcher) subscribed(ctx context.Context, onResubscribed func()) {
 	res := w.checkFlags(ctx)
 	repaired := false
 	if res.down != nil {
-		w.noteDown(res.down)
+		w.noteDown(res.started, res.down)
 	} else {
 		repaired = w.record(res, !first, true)
 	}
@@ -245,7 +245,7 @@ func (w *Watcher) countEvent() {
 }
 
 // noteDown records that Redis did not answer; logged once per outage.
-func (w *Watcher) noteDown(err error) {
+func (w *Watcher) noteDown(started time.Time, err error) {
 	w.mu.Lock()
 	was := w.status.Reachable || w.status.LastError == ""
 	w.status.Reachable = false
@@ -253,7 +253,7 @@ func (w *Watcher) noteDown(err error) {
 	w.refreshActive()
 	w.mu.Unlock()
 	if w.onUnreachable != nil {
-		w.onUnreachable(err)
+		w.onUnreachable(started, err)
 	}
 	if was {
 		w.log.Log(context.Background(), w.outageLevel(), "redis unreachable: keyspace events paused; retrying", "err", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -64,9 +65,9 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	events := keyspaceEvents{keyspace.New(rdb, keyspace.Options{
 		Prefix: s.LockPrefix, Mode: s.KeyspaceMode, Log: log,
-		OnUnreachable: func(err error) {
+		OnUnreachable: func(sent time.Time, err error) {
 			if w := running.Load(); w != nil {
-				w.RedisUnreachable(err)
+				w.RedisUnreachable(sent, err)
 			}
 		},
 	})}
