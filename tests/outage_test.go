@@ -130,15 +130,24 @@ func testRedisPause(t *testing.T, keyspaceMode string) {
 	if len(outageLines) > 10 {
 		t.Errorf("%d log lines during the 8 s outage, want at most 10:\n%s", len(outageLines), strings.Join(outageLines, "\n"))
 	}
+	for _, line := range floodLines(log) {
+		t.Errorf("a library's complaint about the outage reached the log: %s", line)
+	}
+}
+
+// floodLines are the lines of a worker's JSON log that an outage must not produce: asynq's or
+// go-redis's warnings and errors (they repeat every second or faster while Redis is down), and
+// anything that is not a JSON record (go-redis's default logger writes plain text).
+func floodLines(log string) []string {
+	var out []string
 	for _, line := range strings.Split(log, "\n") {
-		if (strings.Contains(line, `"component":"asynq"`) || strings.Contains(line, `"component":"go-redis"`)) &&
-			(strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"level":"WARN"`)) {
-			t.Errorf("a library's line about the outage reached the log: %s", line)
-		}
-		if line != "" && !strings.HasPrefix(line, "{") {
-			t.Errorf("a line that is not JSON reached the log: %s", line)
+		library := strings.Contains(line, `"component":"asynq"`) || strings.Contains(line, `"component":"go-redis"`)
+		loud := strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"level":"WARN"`)
+		if library && loud || line != "" && !strings.HasPrefix(line, "{") {
+			out = append(out, line)
 		}
 	}
+	return out
 }
 
 // serverRunID is the run_id in INFO server.

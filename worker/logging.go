@@ -51,11 +51,18 @@ type asynqLogger struct {
 }
 
 func (a asynqLogger) log(level slog.Level, args []any) {
-	if level >= slog.LevelWarn && a.quiet != nil && a.quiet() {
+	msg := fmt.Sprint(args...)
+	if level >= slog.LevelWarn && (a.quiet != nil && a.quiet() || strings.HasPrefix(msg, aggregationBacklog)) {
 		level = slog.LevelDebug
 	}
-	a.l.Log(context.Background(), level, fmt.Sprint(args...), "component", "asynq")
+	a.l.Log(context.Background(), level, msg, "component", "asynq")
 }
+
+// aggregationBacklog is asynq's warning, every second, that three group checks are still
+// waiting for Redis. It is the first thing a stalled Redis produces, a second or so before
+// the outage watcher can tell a stall from a slow answer, and says nothing the outage line
+// does not: always debug.
+const aggregationBacklog = "Max number of aggregation checks in flight"
 
 func (a asynqLogger) Debug(args ...any) { a.log(slog.LevelDebug, args) }
 func (a asynqLogger) Info(args ...any)  { a.log(slog.LevelInfo, args) }

@@ -102,3 +102,27 @@ func TestOutageAtBootHasNoRedisBack(t *testing.T) {
 		t.Fatalf("down %v, %d onBack calls; want up, 0 and a back line\n%s", o.Down(), backs.Load(), logs)
 	}
 }
+
+// TestAsynqLoggerQuietWhileRedisIsDown: asynq's errors are errors while Redis answers and
+// debug lines while the outage is known; its aggregation backlog warning is always debug.
+func TestAsynqLoggerQuietWhileRedisIsDown(t *testing.T) {
+	logs := &logBuffer{}
+	var down atomic.Bool
+	l := asynqLogger{slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), down.Load}
+	l.Error(`Failed to list groups in queue: "restore"`)
+	down.Store(true)
+	l.Error("Failed to forward scheduled tasks: dial tcp: connection refused")
+	l.Warn("Failed to delete aggregation set")
+	down.Store(false)
+	l.Warn(aggregationBacklog + ". Skipping")
+	for _, want := range []string{
+		`"level":"ERROR","msg":"Failed to list groups in queue: \"restore\""`,
+		`"level":"DEBUG","msg":"Failed to forward scheduled tasks`,
+		`"level":"DEBUG","msg":"Failed to delete aggregation set"`,
+		`"level":"DEBUG","msg":"Max number of aggregation checks in flight. Skipping"`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+}
