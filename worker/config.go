@@ -37,4 +37,5 @@ type Store interface {
 	LastReport(ctx context.Context) ([]byte, error)
 	WriteTombstone(ctx context.Context, tag string, at time.Time) error
 	ClearTombstone(ctx context.Context, tag string) error
+	Records
 }

@@ -31,13 +31,13 @@ func (w *Worker) onLockEvent(ctx context.Context, ev LockEvent) {
 	case "del":
 		err = w.store.WriteTombstone(ctx, ev.Tag, ev.At)
 		if err == nil {
-			err = w.TriggerTagsAt(ctx, jobs.TriggerKeyspace, ev.At.Add(w.cfg.ReleaseSettle+time.Second), ev.Tag)
+			err = w.triggers.TriggerTagsAt(ctx, jobs.TriggerKeyspace, ev.At.Add(w.cfg.ReleaseSettle+time.Second), ev.Tag)
 		}
 	case "set":
 		err = w.store.ClearTombstone(ctx, ev.Tag)
 	case "expired", "evicted":
 		w.log.Info("lock lost", "tag", ev.Tag, "event", ev.Kind)
-		err = w.TriggerTags(ctx, jobs.TriggerKeyspace, ev.Tag)
+		err = w.triggers.TriggerTags(ctx, jobs.TriggerKeyspace, ev.Tag)
 	}
 	if err != nil && ctx.Err() == nil {
 		w.log.Warn("handle keyspace event", "event", ev.Kind, "tag", ev.Tag, "err", err)
@@ -45,11 +45,20 @@ func (w *Worker) onLockEvent(ctx context.Context, ev LockEvent) {
 }
 
 // runEvents subscribes until ctx ends; a resubscription means events may have been lost,
-// which only a full reconcile can make up for.
+// which only a full reconcile can make up for. After an outage the watcher resubscribes once
+// Redis answers: that gap is the outage's, and its reconcile is redis-back (coalesced with the
+// one the outage watcher queued while that one has not started).
 func (w *Worker) runEvents(ctx context.Context, src EventSource) {
+	outages := w.outage.Count()
 	err := src.Run(ctx,
 		func(ev LockEvent) { w.onLockEvent(ctx, ev) },
 		func() {
+			if n := w.outage.Count(); n != outages {
+				outages = n
+				w.log.Info("keyspace subscription re-established after the outage; events of the gap are covered by a redis-back reconcile")
+				go w.triggers.FullRetrying(ctx, jobs.TriggerRedisBack)
+				return
+			}
 			w.log.Warn("keyspace subscription re-established; events may have been missed")
 			go w.onRedisRestart(ctx, "keyspace subscription lost and re-established")
 		})

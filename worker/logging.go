@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,21 +32,40 @@ func NewLogger(out io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("LOG_FORMAT %q: want auto, text or json", format)
 }
 
-// asynqLogger routes asynq's own log lines into slog.
-type asynqLogger struct{ l *slog.Logger }
+// asynqLogger routes asynq's own log lines into slog. While quiet says Redis is known to be
+// down, its warnings and errors go to debug: asynq's loops retry every second or faster
+// ("Failed to list groups in queue", "Failed to forward scheduled tasks", "Dequeue error"),
+// and the outage already has its own line.
+type asynqLogger struct {
+	l     *slog.Logger
+	quiet func() bool
+}
 
-func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Error(args ...any) {
+func (a asynqLogger) log(level slog.Level, args []any) {
 	msg := fmt.Sprint(args...)
+	if level >= slog.LevelWarn && (a.quiet != nil && a.quiet() || strings.HasPrefix(msg, aggregationBacklog)) {
+		level = slog.LevelDebug
+	}
+	a.l.Log(context.Background(), level, msg, "component", "asynq")
+}
+
+// aggregationBacklog is asynq's warning, every second, that three group checks are still
+// waiting for Redis. It is the first thing a stalled Redis produces, a second or so before
+// the outage watcher can tell a stall from a slow answer, and says nothing the outage line
+// does not: always debug.
+const aggregationBacklog = "Max number of aggregation checks in flight"
+
+func (a asynqLogger) Debug(args ...any) { a.log(slog.LevelDebug, args) }
+func (a asynqLogger) Info(args ...any)  { a.log(slog.LevelInfo, args) }
+func (a asynqLogger) Warn(args ...any)  { a.log(slog.LevelWarn, args) }
+func (a asynqLogger) Error(args ...any) {
 	// The scheduler's Shutdown tries to close the shared client, which go-redis refuses: the
 	// refusal is what we want, not an error.
-	if strings.Contains(msg, "redis connection is shared") {
-		a.l.Debug(msg, "component", "asynq")
+	if strings.Contains(fmt.Sprint(args...), "redis connection is shared") {
+		a.log(slog.LevelDebug, args)
 		return
 	}
-	a.l.Error(msg, "component", "asynq")
+	a.log(slog.LevelError, args)
 }
 func (a asynqLogger) Fatal(args ...any) {
 	a.l.Error(fmt.Sprint(args...), "component", "asynq")

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 )
 
 // queue joins the asynq client and inspector into jobs.Queue, and makes up for one gap in
@@ -23,7 +22,7 @@ import (
 type queue struct {
 	*asynq.Client
 	*asynq.Inspector
-	rdb redis.UniversalClient
+	hashes TaskHashes
 }
 
 // GetTaskInfo is the inspector's, with a stateless leftover reported as a completed task.
@@ -34,7 +33,7 @@ func (q queue) GetTaskInfo(qname, id string) (*asynq.TaskInfo, error) {
 	}
 	// Any other failure (a state asynq cannot read; the queue registry lost with the rest of
 	// Redis) may be a leftover.
-	if q.isLeftover(qname, id) {
+	if left, lerr := q.hashes.IsLeftoverTask(context.Background(), qname, id); lerr == nil && left {
 		return &asynq.TaskInfo{ID: id, Queue: qname, State: asynq.TaskStateCompleted}, nil
 	}
 	return nil, err
@@ -46,34 +45,8 @@ func (q queue) DeleteTask(qname, id string) error {
 	if err == nil || errors.Is(err, asynq.ErrTaskNotFound) {
 		return err
 	}
-	if n, derr := deleteLeftoverScript.Run(context.Background(), q.rdb, []string{taskKey(qname, id)}).Int(); derr == nil && n == 1 {
+	if deleted, derr := q.hashes.DeleteLeftoverTask(context.Background(), qname, id); derr == nil && deleted {
 		return nil
 	}
 	return err
 }
-
-func (q queue) isLeftover(qname, id string) bool {
-	fields, err := q.rdb.HKeys(context.Background(), taskKey(qname, id)).Result()
-	if err != nil || len(fields) == 0 {
-		return false
-	}
-	for _, f := range fields {
-		if f == "state" {
-			return false
-		}
-	}
-	return true
-}
-
-// taskKey is asynq's key of a task's hash (internal/base.TaskKey in asynq v0.26);
-// TestLeftoverTaskHash fails if asynq stores tasks elsewhere.
-func taskKey(qname, id string) string { return "asynq:{" + qname + "}:t:" + id }
-
-// deleteLeftoverScript deletes a task hash only while it still has no state, so a task that
-// asynq wrote meanwhile under the same ID is never touched.
-var deleteLeftoverScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 and not redis.call('HGET', KEYS[1], 'state') then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-`)

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"reconciler/adapters/redislock"
 	"reconciler/tests/redisserver"
 )
 
@@ -21,7 +22,7 @@ func TestLeftoverTaskHash(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	client := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	q := queue{client, insp, rdb}
+	q := queue{client, insp, redislock.New(rdb, redislock.Options{})}
 	const qname, id = "restore", "restore:leftover-1"
 
 	started, release, handled := make(chan struct{}, 4), make(chan struct{}), make(chan string, 4)
@@ -54,7 +55,7 @@ func TestLeftoverTaskHash(t *testing.T) {
 	if got := <-handled; got != "first" {
 		t.Fatalf("handled %q", got)
 	}
-	key := taskKey(qname, id)
+	key := redislock.AsynqTaskKey(qname, id)
 	if !redisserver.WaitFor(context.Background(), 5*time.Second, func() bool { return rds.MustDo("EXISTS", key) == "1" }) {
 		t.Fatalf("the result write did not create %s: has asynq moved its task hashes?", key)
 	}
@@ -98,13 +99,14 @@ func TestDeleteLeftoverKeepsRealTasks(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: rds.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
 	client := asynq.NewClientFromRedisClient(rdb)
-	q := queue{client, asynq.NewInspectorFromRedisClient(rdb), rdb}
+	store := redislock.New(rdb, redislock.Options{})
+	q := queue{client, asynq.NewInspectorFromRedisClient(rdb), store}
 	if _, err := client.Enqueue(asynq.NewTask("lock:restore", nil, asynq.Queue("restore"), asynq.TaskID("real"))); err != nil {
 		t.Fatal(err)
 	}
-	n, err := deleteLeftoverScript.Run(context.Background(), rdb, []string{taskKey("restore", "real")}).Int()
-	if err != nil || n != 0 || rds.MustDo("EXISTS", taskKey("restore", "real")) != "1" {
-		t.Fatalf("script on a pending task: deleted %d, %v", n, err)
+	deleted, err := store.DeleteLeftoverTask(context.Background(), "restore", "real")
+	if err != nil || deleted || rds.MustDo("EXISTS", redislock.AsynqTaskKey("restore", "real")) != "1" {
+		t.Fatalf("leftover delete on a pending task: deleted %v, %v", deleted, err)
 	}
 	if info, err := q.GetTaskInfo("restore", "real"); err != nil || info.State != asynq.TaskStatePending {
 		t.Fatalf("GetTaskInfo of a pending task = %+v, %v", info, err)

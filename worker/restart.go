@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,26 +13,29 @@ import (
 	"reconciler/jobs"
 )
 
-// sentinelKey holds the run_id of the Redis server that the workers last saw. If it vanishes
-// (a restart without persistence, FLUSHALL, eviction) or the server's run_id changes (a restart
-// with persistence), every lock may be gone: nothing emits an event for that.
-const sentinelKey = "reconciler:sentinel"
-
-// asynqQueuesKey is asynq's queue registry; a Redis that restarted empty lost it, and asynqmon
-// lists only registered queues.
-const asynqQueuesKey = "asynq:queues"
-
-// restartWatcher checks the sentinel and run_id every interval, and at once when kicked (a new
-// connection was dialled, so the old one dropped).
+// restartWatcher checks every interval, and at once when kicked (a new connection was dialled,
+// so the old one dropped; Redis answers again after an outage), whether Redis lost its data:
+// the sentinel key (adapters/redislock) vanishes when Redis restarts empty, is flushed or
+// evicts it, and the server's run_id changes on a restart with persistence. Nothing emits an
+// event for either.
+//
+// It also decides what an ended outage costs: when Redis answers again, the next check tells a
+// restart that lost data (the redis-restart path) from a pause that kept it (SIGSTOP, a network
+// cut: redis-back). Either way, one full reconcile.
 type restartWatcher struct {
 	w        *Worker
+	records  RestartRecords
 	interval time.Duration
+	timeout  time.Duration
 	kick     chan struct{}
-	runID    string // last seen; "" before the first successful check
+	runID    string      // last seen; "" before the first successful check
+	back     atomic.Bool // Redis answered after an outage; the next good check queues redis-back
 }
 
-func newRestartWatcher(w *Worker) *restartWatcher {
-	return &restartWatcher{w: w, interval: time.Second, kick: make(chan struct{}, 1)}
+var errCheckStalled = errors.New("the every-second check (INFO, sentinel) got no answer within 2s")
+
+func newRestartWatcher(w *Worker, records RestartRecords) *restartWatcher {
+	return &restartWatcher{w: w, records: records, interval: time.Second, timeout: 2 * time.Second, kick: make(chan struct{}, 1)}
 }
 
 // Kick asks for a check now; it never blocks.
@@ -42,17 +46,17 @@ func (r *restartWatcher) Kick() {
 	}
 }
 
+// redisBack is the outage watcher's onBack: remember that an outage ended and check now.
+func (r *restartWatcher) redisBack() {
+	r.back.Store(true)
+	r.Kick()
+}
+
 func (r *restartWatcher) run(ctx context.Context) {
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
 	for {
-		if reason, err := r.check(ctx); err != nil {
-			if ctx.Err() == nil {
-				r.w.log.Debug("redis restart check", "err", err)
-			}
-		} else if reason != "" {
-			r.w.onRedisRestart(ctx, reason)
-		}
+		r.tick(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -62,17 +66,45 @@ func (r *restartWatcher) run(ctx context.Context) {
 	}
 }
 
+// tick runs one check and queues what it calls for.
+func (r *restartWatcher) tick(ctx context.Context) {
+	started := time.Now()
+	// A check that has no answer within its timeout is a sign of an outage, whenever go-redis
+	// gets round to failing it: a stopped server's kernel still accepts connections, and a
+	// command's own timeouts and retries can take several times as long.
+	stalled := time.AfterFunc(r.timeout, func() {
+		if ctx.Err() == nil {
+			r.w.outage.failed(started, errCheckStalled)
+		}
+	})
+	reason, err := r.check(ctx)
+	stalled.Stop()
+	switch {
+	case err != nil:
+		if ctx.Err() == nil && !isAnswer(err) {
+			// The hook leaves a caller's own deadline alone; here it is Redis's silence.
+			r.w.outage.failed(started, err)
+			r.w.log.Debug("redis restart check", "err", err)
+		}
+	case reason != "":
+		r.back.Store(false) // the restart reconcile covers the outage too
+		r.w.onRedisRestart(ctx, reason)
+	case r.back.Swap(false):
+		go r.w.triggers.FullRetrying(ctx, jobs.TriggerRedisBack)
+	}
+}
+
 // check returns why a full reconcile is needed, or "".
 func (r *restartWatcher) check(ctx context.Context) (string, error) {
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	runID, err := serverRunID(cctx, r.w.rdb)
 	if err != nil {
 		return "", err
 	}
-	stored, err := r.w.rdb.Get(cctx, sentinelKey).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return "", fmt.Errorf("read sentinel: %w", err)
+	stored, err := r.records.Sentinel(cctx)
+	if err != nil {
+		return "", err
 	}
 	first := r.runID == ""
 	reason := ""
@@ -90,8 +122,8 @@ func (r *restartWatcher) check(ctx context.Context) (string, error) {
 		reason = "server run_id changed (Redis restarted)"
 	}
 	if stored != runID {
-		if err := r.w.rdb.Set(cctx, sentinelKey, runID, 0).Err(); err != nil {
-			return "", fmt.Errorf("write sentinel: %w", err)
+		if err := r.records.SetSentinel(cctx, runID); err != nil {
+			return "", err
 		}
 	}
 	r.runID = runID
@@ -121,14 +153,12 @@ func serverRunID(ctx context.Context, rdb redis.UniversalClient) (string, error)
 // full reconcile.
 func (w *Worker) onRedisRestart(ctx context.Context, reason string) {
 	w.log.Warn("Redis lost its data; reconciling everything", "reason", reason)
-	queues := make([]any, 0, len(jobs.Queues))
+	queues := make([]string, 0, len(jobs.Queues))
 	for q := range jobs.Queues {
 		queues = append(queues, q)
 	}
-	if err := w.rdb.SAdd(ctx, asynqQueuesKey, queues...).Err(); err != nil {
+	if err := w.store.RegisterQueues(ctx, queues...); err != nil && !w.outage.Quiet() {
 		w.log.Warn("re-register asynq queues", "err", err)
 	}
-	w.retryEnqueue(ctx, "queue the redis-restart reconcile", func() error {
-		return w.TriggerFull(ctx, jobs.TriggerRedisRestart)
-	})
+	w.triggers.FullRetrying(ctx, jobs.TriggerRedisRestart)
 }

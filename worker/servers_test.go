@@ -14,13 +14,15 @@ import (
 	"reconciler/tests/redisserver"
 )
 
-// blockingHandler counts the tasks running at once and holds each until release is closed.
+// blockingHandler counts the tasks started and running at once, and holds each until it
+// receives from release (or release is closed).
 type blockingHandler struct {
-	running, peak atomic.Int32
-	release       chan struct{}
+	started, running, peak atomic.Int32
+	release                chan struct{}
 }
 
 func (h *blockingHandler) ProcessTask(ctx context.Context, _ *asynq.Task) error {
+	h.started.Add(1)
 	n := h.running.Add(1)
 	defer h.running.Add(-1)
 	for {
@@ -104,7 +106,12 @@ func TestTaskServersRunTheTotalConcurrencyAtOnce(t *testing.T) {
 	if !redisserver.WaitFor(context.Background(), 5*time.Second, func() bool { return h.running.Load() == 5 }) {
 		t.Fatalf("%d tasks running, want 5 (the total concurrency, across both servers)", h.running.Load())
 	}
-	time.Sleep(300 * time.Millisecond) // several dequeue checks: the sixth must still wait
+	// The sixth starts only when a slot frees: let one task finish and wait for the sixth.
+	// Had it started early, the peak would be 6.
+	h.release <- struct{}{}
+	if !redisserver.WaitFor(context.Background(), 5*time.Second, func() bool { return h.started.Load() == 6 && h.running.Load() == 5 }) {
+		t.Fatalf("after one task finished: %d started, %d running; want 6 and 5", h.started.Load(), h.running.Load())
+	}
 	if p := h.peak.Load(); p != 5 {
 		t.Fatalf("peak of %d tasks at once, want 5", p)
 	}

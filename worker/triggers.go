@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -11,44 +12,93 @@ import (
 	"reconciler/jobs"
 )
 
-// pendingKey marks that a full reconcile is queued and has not started reading yet.
-const pendingKey = "reconciler:pending:full"
-
-// ClearPending implements jobs.PendingMarker.
-func (w *Worker) ClearPending(ctx context.Context) error {
-	return w.rdb.Del(ctx, pendingKey).Err()
+// Triggers is the one place that queues reconciles: the boot reconcile, full reconciles of the
+// automatic triggers (coalesced by the pending mark), targeted looks (coalesced by asynq groups
+// and aggregateTags) and delayed looks. The restart and outage watchers, the keyspace events and
+// the restorer all call into it. It implements jobs.Retrigger and jobs.PendingMarker.
+type Triggers struct {
+	log    *slog.Logger
+	tasks  jobs.Tasks
+	client *asynq.Client
+	marks  PendingMarks
+	// quiet says Redis is known to be down (or just came back): a failed enqueue is expected
+	// then, and the outage has its own log line.
+	quiet func() bool
 }
 
-// TriggerFull queues a full reconcile for an automatic trigger unless one is already queued
-// and not started: that one reads the sheet after this trigger, so it covers it. A trigger
-// during a run finds the mark cleared and queues exactly one follow-up. Nothing is dropped.
-func (w *Worker) TriggerFull(ctx context.Context, trigger string) error {
-	ok, err := w.rdb.SetNX(ctx, pendingKey, trigger, 10*time.Minute).Result()
+var (
+	_ jobs.Retrigger     = (*Triggers)(nil)
+	_ jobs.PendingMarker = (*Triggers)(nil)
+)
+
+// pendingTTL bounds a pending mark whose run never started (its queue was lost with Redis).
+const pendingTTL = 10 * time.Minute
+
+// Enqueue queues a reconcile made by the configured jobs.Tasks (deadline, queue, retention).
+func (t *Triggers) Enqueue(ctx context.Context, p jobs.ReconcilePayload, opts ...asynq.Option) (*asynq.TaskInfo, error) {
+	task, err := t.tasks.Reconcile(p, opts...)
 	if err != nil {
-		return fmt.Errorf("mark a pending %s reconcile: %w", trigger, err)
+		return nil, err
+	}
+	return t.client.EnqueueContext(ctx, task)
+}
+
+// Boot queues the boot reconcile, retrying while Redis is unreachable. Its TaskID is the
+// minute slot, so quick restarts and replicas starting together run one.
+func (t *Triggers) Boot(ctx context.Context) {
+	t.retry(ctx, "queue boot reconcile", func() error {
+		id := jobs.BootTaskID(time.Now())
+		info, err := t.Enqueue(ctx, jobs.ReconcilePayload{Trigger: jobs.TriggerBoot}, asynq.TaskID(id))
+		switch {
+		case err == nil:
+			t.log.Info("boot reconcile queued", "task_id", info.ID)
+		case errors.Is(err, asynq.ErrTaskIDConflict):
+			t.log.Info("boot reconcile already queued by a recent start", "task_id", id)
+			return nil
+		}
+		return err
+	})
+}
+
+// ClearPending implements jobs.PendingMarker: a full reconcile started reading.
+func (t *Triggers) ClearPending(ctx context.Context) error { return t.marks.ClearPending(ctx) }
+
+// Full queues a full reconcile for an automatic trigger unless one is already queued and not
+// started: that one reads the sheet after this trigger, so it covers it. A trigger during a
+// run finds the mark cleared and queues exactly one follow-up. Nothing is dropped.
+func (t *Triggers) Full(ctx context.Context, trigger string) error {
+	ok, err := t.marks.MarkPending(ctx, trigger, pendingTTL)
+	if err != nil {
+		return err
 	}
 	if !ok {
-		w.log.Debug("a full reconcile is already pending; it covers this trigger", "trigger", trigger)
+		t.log.Debug("a full reconcile is already pending; it covers this trigger", "trigger", trigger)
 		return nil
 	}
-	info, err := w.Enqueue(ctx, jobs.ReconcilePayload{Trigger: trigger})
+	info, err := t.Enqueue(ctx, jobs.ReconcilePayload{Trigger: trigger})
 	if err != nil {
-		_ = w.rdb.Del(context.WithoutCancel(ctx), pendingKey).Err()
+		_ = t.marks.ClearPending(context.WithoutCancel(ctx))
 		return fmt.Errorf("queue a %s reconcile: %w", trigger, err)
 	}
-	w.log.Info("full reconcile queued", "trigger", trigger, "task_id", info.ID)
+	t.log.Info("full reconcile queued", "trigger", trigger, "task_id", info.ID)
 	return nil
+}
+
+// FullRetrying is Full, retried with backoff until it succeeds or ctx ends (Redis may be
+// down again).
+func (t *Triggers) FullRetrying(ctx context.Context, trigger string) {
+	t.retry(ctx, "queue the "+trigger+" reconcile", func() error { return t.Full(ctx, trigger) })
 }
 
 // TriggerTags queues a reconcile of some tags into the group named after its trigger
 // (keyspace, stale-restore): asynq aggregates a group's tasks into one reconcile after a short
 // grace period, so a burst of expirations costs one sheet read. It implements jobs.Retrigger.
-func (w *Worker) TriggerTags(ctx context.Context, trigger string, tags ...string) error {
-	task, err := w.cfg.Tasks.Reconcile(jobs.ReconcilePayload{Trigger: trigger, Spools: tags}, asynq.Group(trigger))
+func (t *Triggers) TriggerTags(ctx context.Context, trigger string, tags ...string) error {
+	task, err := t.tasks.Reconcile(jobs.ReconcilePayload{Trigger: trigger, Spools: tags}, asynq.Group(trigger))
 	if err != nil {
 		return err
 	}
-	if _, err := w.client.EnqueueContext(ctx, task); err != nil {
+	if _, err := t.client.EnqueueContext(ctx, task); err != nil {
 		return fmt.Errorf("queue a %s reconcile of %v: %w", trigger, tags, err)
 	}
 	return nil
@@ -58,27 +108,31 @@ func (w *Worker) TriggerTags(ctx context.Context, trigger string, tags ...string
 // scheduled task straight to pending even when it names a group, so delayed tasks would not
 // be coalesced. A restart loses the timer; the schedule covers that. It implements
 // jobs.Retrigger.
-func (w *Worker) TriggerTagsAt(ctx context.Context, trigger string, at time.Time, tags ...string) error {
+func (t *Triggers) TriggerTagsAt(ctx context.Context, trigger string, at time.Time, tags ...string) error {
 	time.AfterFunc(time.Until(at), func() {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := w.TriggerTags(ctx, trigger, tags...); err != nil && ctx.Err() == nil {
-			w.log.Warn("queue a delayed reconcile", "trigger", trigger, "spools", tags, "err", err)
+		if err := t.TriggerTags(ctx, trigger, tags...); err != nil && ctx.Err() == nil {
+			level := slog.LevelWarn
+			if t.quiet != nil && t.quiet() {
+				level = slog.LevelDebug // the redis-back reconcile looks at every spool
+			}
+			t.log.Log(ctx, level, "queue a delayed reconcile", "trigger", trigger, "spools", tags, "err", err)
 		}
 	})
 	return nil
 }
 
-// aggregateTags merges a group of targeted reconciles into one over the union of their tags.
-// Groups are named after their trigger (see TriggerTags).
-func (w *Worker) aggregateTags(group string, tasks []*asynq.Task) *asynq.Task {
+// Aggregate merges a group of targeted reconciles into one over the union of their tags
+// (asynq's GroupAggregator). Groups are named after their trigger (see TriggerTags).
+func (t *Triggers) Aggregate(group string, tasks []*asynq.Task) *asynq.Task {
 	seen := map[string]bool{}
 	var spools []string
-	for _, t := range tasks {
-		p, err := jobs.DecodeReconcilePayload(t.Payload())
+	for _, task := range tasks {
+		p, err := jobs.DecodeReconcilePayload(task.Payload())
 		if err != nil {
-			w.log.Error("drop an unreadable targeted reconcile from the group", "group", group, "err", err)
+			t.log.Error("drop an unreadable targeted reconcile from the group", "group", group, "err", err)
 			continue
 		}
 		for _, s := range p.Spools {
@@ -89,20 +143,26 @@ func (w *Worker) aggregateTags(group string, tasks []*asynq.Task) *asynq.Task {
 		}
 	}
 	// Marshalling this payload cannot fail; asynq must never get a nil task back.
-	task, _ := w.cfg.Tasks.Reconcile(jobs.ReconcilePayload{Trigger: group, Spools: spools})
-	w.log.Info("targeted reconciles coalesced", "group", group, "requests", len(tasks), "spools", len(spools))
+	task, _ := t.tasks.Reconcile(jobs.ReconcilePayload{Trigger: group, Spools: spools})
+	t.log.Info("targeted reconciles coalesced", "group", group, "requests", len(tasks), "spools", len(spools))
 	return task
 }
 
-// retryEnqueue repeats f with backoff until it succeeds or ctx ends (Redis may be down).
-func (w *Worker) retryEnqueue(ctx context.Context, what string, f func() error) {
+// retry repeats f with backoff until it succeeds or ctx ends (Redis may be down). Only the
+// first failure is a warning, and none while Redis is known to be down: the outage has its
+// own pair of lines, and a line a second would bury them.
+func (t *Triggers) retry(ctx context.Context, what string, f func() error) {
 	delay := 500 * time.Millisecond
-	for {
+	for first := true; ; first = false {
 		err := f()
-		if err == nil || errors.Is(err, context.Canceled) {
+		if err == nil || errors.Is(err, context.Canceled) || ctx.Err() != nil {
 			return
 		}
-		w.log.Warn(what+"; retrying", "err", err, "in", delay.String())
+		level := slog.LevelDebug
+		if first && (t.quiet == nil || !t.quiet()) {
+			level = slog.LevelWarn
+		}
+		t.log.Log(ctx, level, what+"; retrying", "err", err, "in", delay.String())
 		select {
 		case <-ctx.Done():
 			return

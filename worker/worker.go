@@ -29,7 +29,9 @@ type Worker struct {
 	reconciler *jobs.Reconciler
 	restorer   *jobs.Restorer
 	metrics    *Metrics
+	triggers   *Triggers
 	restart    *restartWatcher
+	outage     *outage
 	events     EventSource
 
 	addrMu sync.Mutex
@@ -54,21 +56,32 @@ func New(cfg Config, log *slog.Logger, p Parts) *Worker {
 	w := &Worker{cfg: cfg, log: log, rdb: rdb, store: store, metrics: p.Metrics, events: p.Events}
 	w.client = asynq.NewClientFromRedisClient(rdb)
 	w.inspector = asynq.NewInspectorFromRedisClient(rdb)
+	w.restart = newRestartWatcher(w, store)
+	w.outage = newOutage(log, w.restart.redisBack)
+	w.triggers = &Triggers{log: log, tasks: cfg.Tasks, client: w.client, marks: store, quiet: w.outage.Quiet}
+	rdb.AddHook(redisHook{o: w.outage, kick: w.restart.Kick})
 	w.reconciler = &jobs.Reconciler{
-		Sheet: sheet, Locks: store, Runs: store, Queue: queue{w.client, w.inspector, rdb},
+		Sheet: sheet, Locks: store, Runs: store, Queue: queue{w.client, w.inspector, store},
 		Rules: cfg.Rules, Tasks: cfg.Tasks, OrphanCleanup: cfg.OrphanCleanup,
 		Log: log, Observer: w.metrics,
-		Budget:  &readBudget{rdb: rdb, max: int64(cfg.MaxReadsPerMinute), now: time.Now},
-		Pending: w,
+		Budget:  &readBudget{reads: store, max: int64(cfg.MaxReadsPerMinute), now: time.Now},
+		Pending: w.triggers,
 	}
-	w.restart = newRestartWatcher(w)
-	rdb.AddHook(dialHook{w.restart.Kick})
 	w.restorer = &jobs.Restorer{
 		Locks: store, Runs: store, Rules: cfg.Rules, Staleness: cfg.RestoreMaxStaleness,
-		Settle: cfg.ReleaseSettle, Log: log, Observer: w.metrics, Retrigger: w,
+		Settle: cfg.ReleaseSettle, Log: log, Observer: w.metrics, Retrigger: w.triggers,
 	}
 	return w
 }
+
+// RedisQuiet says Redis is known to be unreachable, or answered again moments ago: log lines
+// about it are the outage's, which has one line when it starts and one when it ends. cmd
+// gives it to go-redis's logger (RedisLogger).
+func (w *Worker) RedisQuiet() bool { return w.outage.Quiet() }
+
+// RedisUnreachable reports a sign of an outage seen outside the shared client's commands (the
+// keyspace watcher's stalled subscription): a command sent at sent got no answer.
+func (w *Worker) RedisUnreachable(sent time.Time, err error) { w.outage.failed(sent, err) }
 
 // Metrics is the worker's Prometheus registry and collectors.
 func (w *Worker) Metrics() *Metrics { return w.metrics }
@@ -83,10 +96,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		Concurrency:      w.cfg.Concurrency, // in all, split between the servers
 		Queues:           jobs.Queues,
 		ErrorHandler:     asynq.ErrorHandlerFunc(w.restorer.HandleError),
-		Logger:           asynqLogger{w.log},
+		Logger:           asynqLogger{w.log, w.outage.Quiet},
 		LogLevel:         asynq.WarnLevel,
 		ShutdownTimeout:  w.cfg.ShutdownTimeout,
-		GroupAggregator:  asynq.GroupAggregatorFunc(w.aggregateTags),
+		GroupAggregator:  asynq.GroupAggregatorFunc(w.triggers.Aggregate),
 		GroupGracePeriod: time.Second,
 		GroupMaxDelay:    2 * time.Second,
 		// asynq sleeps 0.5-1.5 × this when its queues are empty before it looks again; the 1 s
@@ -118,7 +131,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	var bg sync.WaitGroup
 	bg.Add(2)
-	go func() { defer bg.Done(); w.bootReconcile(ctx) }()
+	go func() { defer bg.Done(); w.triggers.Boot(ctx) }()
 	go func() { defer bg.Done(); w.restart.run(ctx) }()
 	if w.events != nil {
 		bg.Add(1)
@@ -168,7 +181,7 @@ func (w *Worker) startScheduler() (*asynq.Scheduler, error) {
 		return nil, nil
 	}
 	entry := schedules.NewEntry(w.cfg.Schedule, w.log)
-	opts := &asynq.SchedulerOpts{Location: w.cfg.Location, Logger: asynqLogger{w.log}, LogLevel: asynq.WarnLevel}
+	opts := &asynq.SchedulerOpts{Location: w.cfg.Location, Logger: asynqLogger{w.log, w.outage.Quiet}, LogLevel: asynq.WarnLevel}
 	entry.Install(opts)
 	scheduler := asynq.NewSchedulerFromRedisClient(w.rdb, opts)
 	task, err := w.cfg.Tasks.Reconcile(jobs.ReconcilePayload{Trigger: jobs.TriggerSchedule})
@@ -185,30 +198,9 @@ func (w *Worker) startScheduler() (*asynq.Scheduler, error) {
 	return scheduler, nil
 }
 
-// bootReconcile enqueues the boot reconcile, retrying while Redis is unreachable. Its TaskID
-// is the minute slot, so quick restarts and replicas starting together run one.
-func (w *Worker) bootReconcile(ctx context.Context) {
-	w.retryEnqueue(ctx, "queue boot reconcile", func() error {
-		id := jobs.BootTaskID(time.Now())
-		info, err := w.Enqueue(ctx, jobs.ReconcilePayload{Trigger: jobs.TriggerBoot}, asynq.TaskID(id))
-		switch {
-		case err == nil:
-			w.log.Info("boot reconcile queued", "task_id", info.ID)
-		case errors.Is(err, asynq.ErrTaskIDConflict):
-			w.log.Info("boot reconcile already queued by a recent start", "task_id", id)
-			return nil
-		}
-		return err
-	})
-}
-
-// Enqueue queues a reconcile with the configured deadline.
+// Enqueue queues a reconcile with the configured deadline (POST /reconcile).
 func (w *Worker) Enqueue(ctx context.Context, p jobs.ReconcilePayload, opts ...asynq.Option) (*asynq.TaskInfo, error) {
-	task, err := w.cfg.Tasks.Reconcile(p, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return w.client.EnqueueContext(ctx, task)
+	return w.triggers.Enqueue(ctx, p, opts...)
 }
 
 // Addr is where the HTTP server listens (nil before it does).
@@ -234,22 +226,4 @@ func (w *Worker) startHTTP() (*http.Server, error) {
 	}()
 	w.log.Info("http listening", "addr", ln.Addr().String())
 	return srv, nil
-}
-
-// dialHook kicks the restart watcher whenever a new connection is dialled: a dropped
-// connection is the first sign of a restarted Redis.
-type dialHook struct{ kick func() }
-
-func (h dialHook) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := next(ctx, network, addr)
-		if err == nil {
-			h.kick()
-		}
-		return conn, err
-	}
-}
-func (h dialHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (h dialHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -12,24 +13,26 @@ const configParam = "notify-keyspace-events"
 
 // flagCheck is one reading (and in configure mode, repair) of the server's flags.
 type flagCheck struct {
-	known   bool   // CONFIG GET answered
-	flags   string // the server's value (after any CONFIG SET)
-	missing string // needed flags still missing; "" when unknown
-	before  string // the value before a CONFIG SET
-	added   string // flags CONFIG SET added
-	refused error  // the server refused CONFIG GET or SET (managed Redis, ACL)
-	down    error  // no answer: Redis is unreachable
+	known   bool      // CONFIG GET answered
+	flags   string    // the server's value (after any CONFIG SET)
+	missing string    // needed flags still missing; "" when unknown
+	before  string    // the value before a CONFIG SET
+	added   string    // flags CONFIG SET added
+	refused error     // the server refused CONFIG GET or SET (managed Redis, ACL)
+	down    error     // no answer: Redis is unreachable
+	started time.Time // when the check was sent (a late failure may be an ended outage's echo)
 }
 
 // checkFlags reads notify-keyspace-events and, in configure mode, adds what is missing. It
 // uses the regular client (never the subscription connection).
 func (w *Watcher) checkFlags(ctx context.Context) flagCheck {
+	started := time.Now()
 	flags, err := w.readFlags(ctx)
 	if err != nil {
 		if refusedByServer(err) {
 			return flagCheck{refused: err}
 		}
-		return flagCheck{down: err}
+		return flagCheck{down: err, started: started}
 	}
 	res := flagCheck{known: true, flags: flags, missing: missingFlags(flags)}
 	if res.missing == "" || w.mode != ModeConfigure {
@@ -45,7 +48,7 @@ func (w *Watcher) checkFlags(ctx context.Context) flagCheck {
 			res.refused = err
 			return res
 		}
-		return flagCheck{down: err}
+		return flagCheck{down: err, started: started}
 	}
 	res.before, res.added = flags, res.missing
 	// Read back: the server normalises the value (e.g. "Kg$xeE" comes back as "g$xeKE").

@@ -44,6 +44,11 @@ type Options struct {
 	// CheckInterval is how often a subscribed watcher re-reads the server's flags (re-applying
 	// them in configure mode) and notices that Redis went away. Zero means 5s.
 	CheckInterval time.Duration
+	// OnUnreachable, when set, is told every time Redis does not answer the watcher (a stalled
+	// subscription's flag check, a failed probe), with when the unanswered command was sent;
+	// the watcher then leaves the telling of the outage to it and logs its own notes at debug.
+	// It must not block.
+	OnUnreachable func(sent time.Time, err error)
 }
 
 // Status is what the Watcher has now, for logs and /readyz.

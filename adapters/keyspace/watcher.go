@@ -20,6 +20,7 @@ type Watcher struct {
 	mode          Mode
 	log           *slog.Logger
 	checkInterval time.Duration
+	onUnreachable func(time.Time, error)
 
 	mu       sync.Mutex
 	status   Status
@@ -46,7 +47,7 @@ func New(client *redis.Client, opts Options) *Watcher {
 	}
 	w := &Watcher{
 		client: client, prefix: opts.Prefix, mode: mode,
-		log: log.With("component", "keyspace"), checkInterval: check,
+		log: log.With("component", "keyspace"), checkInterval: check, onUnreachable: opts.OnUnreachable,
 	}
 	if client != nil {
 		w.db = client.Options().DB
@@ -137,7 +138,7 @@ func (w *Watcher) session(ctx context.Context, onEvent func(Event), onResubscrib
 	// also the probe: a connection error here means Redis is down.
 	res := w.checkFlags(ctx)
 	if res.down != nil {
-		w.noteDown(res.down)
+		w.noteDown(res.started, res.down)
 		return false
 	}
 	w.record(res, true, false)
@@ -182,9 +183,9 @@ func (w *Watcher) session(ctx context.Context, onEvent func(Event), onResubscrib
 			res := w.checkFlags(ctx)
 			if res.down != nil {
 				failures++
-				w.noteDown(res.down)
+				w.noteDown(res.started, res.down)
 				if failures >= downAfter {
-					w.log.Warn("redis stopped answering; dropping the keyspace subscription to resubscribe with backoff", "err", res.down)
+					w.log.Log(ctx, w.outageLevel(), "redis stopped answering; dropping the keyspace subscription to resubscribe with backoff", "err", res.down)
 					return established
 				}
 				continue
@@ -214,7 +215,7 @@ func (w *Watcher) subscribed(ctx context.Context, onResubscribed func()) {
 	res := w.checkFlags(ctx)
 	repaired := false
 	if res.down != nil {
-		w.noteDown(res.down)
+		w.noteDown(res.started, res.down)
 	} else {
 		repaired = w.record(res, !first, true)
 	}
@@ -244,18 +245,30 @@ func (w *Watcher) countEvent() {
 }
 
 // noteDown records that Redis did not answer; logged once per outage.
-func (w *Watcher) noteDown(err error) {
+func (w *Watcher) noteDown(started time.Time, err error) {
 	w.mu.Lock()
 	was := w.status.Reachable || w.status.LastError == ""
 	w.status.Reachable = false
 	w.status.LastError = err.Error()
 	w.refreshActive()
 	w.mu.Unlock()
+	if w.onUnreachable != nil {
+		w.onUnreachable(started, err)
+	}
 	if was {
-		w.log.Warn("redis unreachable: keyspace events paused; retrying", "err", err)
+		w.log.Log(context.Background(), w.outageLevel(), "redis unreachable: keyspace events paused; retrying", "err", err)
 	} else {
 		w.log.Debug("redis still unreachable", "err", err)
 	}
+}
+
+// outageLevel is the level of the watcher's own notes about an outage: debug when
+// OnUnreachable tells the outage for the whole process.
+func (w *Watcher) outageLevel() slog.Level {
+	if w.onUnreachable != nil {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
 }
 
 // refreshActive recomputes Status.Active; w.mu must be held.

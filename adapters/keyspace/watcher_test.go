@@ -7,8 +7,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"reconciler/tests/logbuffer"
 	"reconciler/tests/redisserver"
@@ -284,4 +287,42 @@ func TestRedisDownAtStart(t *testing.T) {
 	srv.Kill()
 	time.Sleep(300 * time.Millisecond)
 	h.stop() // returns promptly even while Redis is down
+}
+
+// TestStalledSubscriptionIsReported: a subscribed watcher whose server stops answering
+// (SIGSTOP: the connection stays open, nothing comes back) tells OnUnreachable, with when the
+// unanswered check was sent, and keeps its own notes at debug.
+func TestStalledSubscriptionIsReported(t *testing.T) {
+	srv := redisserver.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, ReadTimeout: 500 * time.Millisecond})
+	t.Cleanup(func() { _ = client.Close() })
+	var mu sync.Mutex
+	var sent []time.Time
+	h := start(t, srv, client, Options{Mode: ModeConfigure, OnUnreachable: func(at time.Time, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		sent = append(sent, at)
+	}})
+	h.waitActive(5 * time.Second)
+	stopped := time.Now()
+	srv.Stop()
+	t.Cleanup(srv.Continue) // before the Kill cleanup registered by Start
+	reported := waitFor(10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(sent) > 0
+	})
+	srv.Continue()
+	if !reported {
+		t.Fatalf("OnUnreachable not called within 10s of SIGSTOP\n%s", h.logs)
+	}
+	mu.Lock()
+	first := sent[0]
+	mu.Unlock()
+	if first.Before(stopped.Add(-time.Second)) || first.After(time.Now()) {
+		t.Errorf("the unanswered check was sent at %v, the server stopped at %v", first, stopped)
+	}
+	if strings.Contains(h.logs.String(), "level=WARN msg=\"redis unreachable") {
+		t.Errorf("the watcher warned about the outage itself while OnUnreachable tells it:\n%s", h.logs)
+	}
 }

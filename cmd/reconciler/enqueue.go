@@ -60,12 +60,17 @@ func runEnqueue(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintln(stderr, "reconciler enqueue: REDIS_URL is not set: point it at the worker's Redis (the embedded worker prints its URL)")
 		return exitError
 	}
+	silenceRedisLog()
 	rdb, err := connectRedis(s.RedisURL, 4)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconciler:", err)
 		return exitError
 	}
 	defer rdb.Close()
+	if err := reachRedis(ctx, rdb); err != nil {
+		fmt.Fprintln(stderr, "reconciler enqueue:", err)
+		return exitError
+	}
 	task, err := s.Worker.Tasks.Reconcile(jobs.ReconcilePayload{Trigger: jobs.TriggerManual, Spools: spools, DryRun: dryRun})
 	if err != nil {
 		fmt.Fprintln(stderr, "reconciler enqueue:", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"reconciler/adapters/redislock"
 	"reconciler/adapters/sheets"
 	"reconciler/jobs"
+	"reconciler/worker"
 )
 
 // connectRedis builds the process's one Redis pool with go-redis's own URL parser (asynq's
@@ -27,6 +29,22 @@ func connectRedis(rawURL string, poolSize int) (*redis.Client, error) {
 	opts.ReadTimeout = 5 * time.Second
 	opts.WriteTimeout = 5 * time.Second
 	return redis.NewClient(opts), nil
+}
+
+// silenceRedisLog keeps go-redis's own lines (`failed to dial after 5 attempts`) out of a CLI
+// command's output: the command says what failed in one line of its own (reachRedis). Call it
+// before the pool exists, which dials at once.
+func silenceRedisLog() { redis.SetLogger(worker.RedisLogger(slog.New(slog.DiscardHandler), nil)) }
+
+// reachRedis checks that Redis answers before a CLI command uses it, so an unreachable Redis
+// is one clear line instead of a wait through go-redis's retries.
+func reachRedis(ctx context.Context, rdb *redis.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("Redis at %s does not answer (check REDIS_URL): %w", rdb.Options().Addr, err)
+	}
+	return nil
 }
 
 // redact removes the password of rawURL from text.

@@ -30,12 +30,17 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintln(stderr, "reconciler plan: set REDIS_URL and SHEET_CSV (or GOOGLE_SHEET_ID): the embedded worker prints both")
 		return exitError
 	}
+	silenceRedisLog()
 	rdb, err := connectRedis(s.RedisURL, 4)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconciler:", err)
 		return exitError
 	}
 	defer rdb.Close()
+	if err := reachRedis(ctx, rdb); err != nil {
+		fmt.Fprintln(stderr, "reconciler plan:", err)
+		return exitError
+	}
 	sheet, err := newSheet(ctx, s, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconciler:", err)

@@ -5,6 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"reconciler/adapters/keyspace"
 	"reconciler/worker"
@@ -35,6 +39,15 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		demo.printBanner(stdout, s)
 	}
 
+	// go-redis logs through slog, quiet while the worker knows Redis is down (its pool dials
+	// at once, before the worker exists: until then it logs at debug).
+	var running atomic.Pointer[worker.Worker]
+	redis.SetLogger(worker.RedisLogger(log, func() bool {
+		w := running.Load()
+		return w == nil || w.RedisQuiet()
+	}))
+	defer redis.SetLogger(worker.RedisLogger(log, nil))
+
 	// One connection per task in flight, plus the reconcile's 8 concurrent enqueues and the
 	// dequeue and background loops (heartbeat, forwarder, janitor, ...) of the two task servers.
 	rdb, err := connectRedis(s.RedisURL, s.Worker.Concurrency+16)
@@ -50,8 +63,16 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintln(stderr, "reconciler:", err)
 		return exitError
 	}
-	events := keyspaceEvents{keyspace.New(rdb, keyspace.Options{Prefix: s.LockPrefix, Mode: s.KeyspaceMode, Log: log})}
+	events := keyspaceEvents{keyspace.New(rdb, keyspace.Options{
+		Prefix: s.LockPrefix, Mode: s.KeyspaceMode, Log: log,
+		OnUnreachable: func(sent time.Time, err error) {
+			if w := running.Load(); w != nil {
+				w.RedisUnreachable(sent, err)
+			}
+		},
+	})}
 	w := worker.New(s.Worker, log, worker.Parts{Redis: rdb, Sheet: sheet, Store: store, Metrics: metrics, Events: events})
+	running.Store(w)
 	log.Info("reconciler starting", "version", buildVersion(), "embedded", s.Embedded,
 		"sheet", sheetLabel(s), "lock_prefix", s.LockPrefix, "timezone", s.Location.String(),
 		"concurrency", s.Worker.Concurrency, "http", s.Worker.HTTPAddr)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -88,6 +89,27 @@ func (s *Server) Kill() {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) && s.ping() == nil {
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Stop sends SIGSTOP: the process keeps its data, its run_id and its open connections, and
+// answers nothing (the kernel still accepts new connections) until Continue. It is how a
+// frozen host or a network cut looks to a client.
+func (s *Server) Stop() { s.signal(syscall.SIGSTOP) }
+
+// Continue sends SIGCONT after Stop: the server answers again, with everything it had.
+func (s *Server) Continue() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		s.t.Fatalf("redis-server on port %d is not running", s.Port)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal %v to redis-server: %v", sig, err)
 	}
 }
 
