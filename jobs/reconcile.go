@@ -27,9 +27,14 @@ type Reconciler struct {
 	OrphanCleanup bool
 	Log           *slog.Logger
 	Observer      Observer
-	Now           func() time.Time // nil: time.Now
-	Budget        ReadBudget       // nil: no budget
-	Pending       PendingMarker    // nil: no coalescing
+	Budget        ReadBudget    // nil: no budget
+	Pending       PendingMarker // nil: no coalescing
+
+	// Clock is the shared clock (Redis TIME) that stamps snapshots and is classification's
+	// "now"; nil: Now (one process, tests).
+	Clock Clock
+	// Now is this process's clock, used only for started_at and finished_at; nil: time.Now.
+	Now func() time.Time
 
 	// EnqueueWorkers bounds concurrent enqueues (one Redis round trip each); 0 means 8.
 	EnqueueWorkers int
@@ -46,14 +51,21 @@ func (r *Reconciler) Plan(ctx context.Context, scope Scope) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
+	// The snapshot's time is the shared clock read just before the sheet request: restores and
+	// tombstones compare against it on the same clock. Read before any retry of the request, it
+	// is at most the read's duration early, which errs towards refusing a restore.
+	snapAt, err := r.clockNow(ctx)
+	if err != nil {
+		return Plan{}, err
+	}
 	snap, err := r.Sheet.Read(ctx)
 	if err != nil {
 		return Plan{}, fmt.Errorf("read sheet: %w", err)
 	}
-	plan := MakePlan(snap.Rows, locks, r.now(), r.Rules, scope)
+	plan := MakePlan(snap.Rows, locks, snapAt, r.Rules, scope)
 	plan.Report.Spools = scope
 	plan.Report.StartedAt = started
-	plan.Report.SnapshotAt = snap.ReadAt
+	plan.Report.SnapshotAt = snapAt
 	plan.Report.SheetsRequests = snap.Requests
 	return plan, nil
 }
@@ -242,7 +254,7 @@ func (r *Reconciler) enqueueOne(ctx context.Context, c Classified, rep *Report) 
 // deleteExpiredOrphans removes orphan locks older than MAX_LOCK_AGE, each only if it still
 // holds the value that was read (compare-and-delete). Failures are logged, not fatal.
 func (r *Reconciler) deleteExpiredOrphans(ctx context.Context, orphans []Orphan, rep *Report) {
-	now := r.now()
+	now := rep.SnapshotAt // the shared clock's instant, like the classification's
 	for _, o := range orphans {
 		if !OrphanExpired(o, now, r.Rules.MaxLockAge) {
 			continue
@@ -270,6 +282,18 @@ func (r *Reconciler) logReport(rep *Report) {
 		"orphan_locks", rep.OrphanLocks, "orphans_deleted", rep.OrphansDeleted,
 		"problems", rep.ProblemsTotal, "sheets_requests", rep.SheetsRequests,
 		"took_ms", rep.FinishedAt.Sub(rep.StartedAt).Milliseconds())
+}
+
+// clockNow reads the shared clock (Redis TIME), or the process clock when there is none.
+func (r *Reconciler) clockNow(ctx context.Context) (time.Time, error) {
+	if r.Clock == nil {
+		return r.now(), nil
+	}
+	t, err := r.Clock.Now(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the shared clock: %w", err)
+	}
+	return t, nil
 }
 
 func (r *Reconciler) now() time.Time {

@@ -56,7 +56,7 @@ func New(cfg Config, log *slog.Logger, p Parts) *Worker {
 	w.inspector = asynq.NewInspectorFromRedisClient(rdb)
 	w.reconciler = &jobs.Reconciler{
 		Sheet: sheet, Locks: store, Runs: store, Queue: queue{w.client, w.inspector, rdb},
-		Rules: cfg.Rules, Tasks: cfg.Tasks, OrphanCleanup: cfg.OrphanCleanup,
+		Rules: cfg.Rules, Tasks: cfg.Tasks, OrphanCleanup: cfg.OrphanCleanup, Clock: store,
 		Log: log, Observer: w.metrics,
 		Budget:  &readBudget{rdb: rdb, max: int64(cfg.MaxReadsPerMinute), now: time.Now},
 		Pending: w,

@@ -31,14 +31,18 @@ type Options struct {
 	// Location of the wall-clock timestamps inside lock values (TIMEZONE); nil means
 	// DefaultTimezone.
 	Location *time.Location
+	// TombstoneTTL is how long release tombstones live; zero means TombstoneTTL. Size it from
+	// the settings with TombstoneTTLFor, or a RELEASE_SETTLE longer than the TTL is cut short.
+	TombstoneTTL time.Duration
 }
 
 // Store is the lock keyspace on one Redis. It implements jobs.LockStore and is safe for
 // concurrent use (all state lives in Redis).
 type Store struct {
-	client redis.UniversalClient
-	prefix string
-	loc    *time.Location
+	client  redis.UniversalClient
+	prefix  string
+	loc     *time.Location
+	tombTTL time.Duration
 }
 
 var _ jobs.LockStore = (*Store)(nil)
@@ -49,7 +53,11 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &Store{client: client, prefix: prefix, loc: locationOrDefault(opts.Location)}
+	tombTTL := opts.TombstoneTTL
+	if tombTTL <= 0 {
+		tombTTL = TombstoneTTL
+	}
+	return &Store{client: client, prefix: prefix, loc: locationOrDefault(opts.Location), tombTTL: tombTTL}
 }
 
 // Prefix is the lock key prefix in use (the keyspace watcher subscribes to it).

@@ -9,34 +9,63 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// TombstoneTTL is how long a release tombstone lives: far longer than any sensible
-// RELEASE_SETTLE, short enough that released spools leave no permanent trace.
+// TombstoneTTL is how long a release tombstone lives at least: far longer than the default
+// RELEASE_SETTLE, short enough that released spools leave no permanent trace. A longer settle
+// gets a longer TTL (see TombstoneTTLFor).
 const TombstoneTTL = 10 * time.Minute
+
+// TombstoneTTLFor is the tombstone TTL for a RELEASE_SETTLE and RESTORE_MAX_STALENESS: a
+// restore may act on a snapshot up to staleness old, and refuses while that snapshot is before
+// release + settle, so the tombstone must outlive release + settle + staleness. A minute more
+// covers the time between the DEL and the watcher stamping it. Never less than TombstoneTTL.
+func TombstoneTTLFor(settle, staleness time.Duration) time.Duration {
+	return max(TombstoneTTL, settle+staleness+time.Minute)
+}
+
+// SetEventMargin is how long a keyspace notification may wait between Redis publishing it and
+// the watcher reading it (the client's buffer): a `set` clears only tombstones older than the
+// time it was read minus this margin.
+const SetEventMargin = time.Second
 
 //go:embed write_tombstone.lua
 var writeTombstoneSource string
 
-// writeTombstoneScript keeps the later of the stored and the new release time in one step,
-// so two watchers (replicas) reporting the same DELs in any order end with the latest.
+// writeTombstoneScript stamps the release with Redis TIME and keeps the later of the stored and
+// the new time in one step, so two watchers (replicas) reporting the same DELs in any order end
+// with the latest.
 var writeTombstoneScript = redis.NewScript(writeTombstoneSource)
 
-// WriteTombstone records that the lock of tag was released at at (unix ms, TTL TombstoneTTL),
-// unless a tombstone with a later time is already there. Restores whose snapshot predates
-// at + RELEASE_SETTLE are then refused (DESIGN.md, "The release race").
-func (s *Store) WriteTombstone(ctx context.Context, tag string, at time.Time) error {
-	err := writeTombstoneScript.Run(ctx, s.client, []string{TombstoneKey(tag)},
-		at.UnixMilli(), TombstoneTTL.Milliseconds()).Err()
+//go:embed clear_tombstone.lua
+var clearTombstoneSource string
+
+// clearTombstoneScript compares and deletes in one step (see ClearTombstone).
+var clearTombstoneScript = redis.NewScript(clearTombstoneSource)
+
+// WriteTombstone records that the lock of tag was released now, by Redis's clock (TIME, unix
+// ms, with the store's tombstone TTL), unless a tombstone with a later time is already there.
+// Restores whose snapshot predates that time + RELEASE_SETTLE are then refused (DESIGN.md,
+// "The release race"). The watcher's own clock plays no part: replicas agree whatever theirs say.
+func (s *Store) WriteTombstone(ctx context.Context, tag string) error {
+	err := writeTombstoneScript.Run(ctx, s.client, []string{TombstoneKey(tag)}, s.tombTTL.Milliseconds()).Err()
 	if err != nil {
 		return fmt.Errorf("redislock: write tombstone of %q: %w", tag, err)
 	}
 	return nil
 }
 
-// ClearTombstone removes the tombstone of tag: the spool was taken again, so a lock lost from
-// now on must be restored at once, not after the settle window.
-func (s *Store) ClearTombstone(ctx context.Context, tag string) error {
-	if err := s.client.Del(ctx, TombstoneKey(tag)).Err(); err != nil {
-		return fmt.Errorf("redislock: clear tombstone of %q: %w", tag, err)
+// ClearTombstone removes the tombstone of tag when the spool was taken again (a `set` of its
+// lock key), so a lock lost from then on is restored at once, not after the settle window.
+// Keyspace notifications carry no time, so "older than the set" is decided on Redis's clock:
+// setAgo is how long ago the caller received the set event (measured on its own monotonic
+// clock, so skew does not matter); the set happened no later than Redis TIME − setAgo, and
+// the tombstone is removed only when its time is before that minus SetEventMargin. A replica
+// that handles the set late (after a later DEL was stamped) thus leaves that DEL's tombstone
+// alone. It reports whether it removed anything.
+func (s *Store) ClearTombstone(ctx context.Context, tag string, setAgo time.Duration) (bool, error) {
+	n, err := clearTombstoneScript.Run(ctx, s.client, []string{TombstoneKey(tag)},
+		max(setAgo, 0).Milliseconds(), SetEventMargin.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("redislock: clear tombstone of %q: %w", tag, err)
 	}
-	return nil
+	return n == 1, nil
 }
