@@ -162,6 +162,8 @@ func (r *Reconciler) Run(ctx context.Context, runID string, p ReconcilePayload) 
 // deferIfOverBudget takes one read from the cluster-wide budget. When it is spent the run does
 // not read: it queues one full reconcile for when the budget allows (one per window, however
 // many runs are deferred into it, and a full run covers any targeted one) and reports that.
+// A dry run stays dry: it is deferred as a full dry run with its own TaskID, so it is never
+// merged into (or turned into) the window's real run, and a real run is never made dry.
 func (r *Reconciler) deferIfOverBudget(ctx context.Context, runID string, p ReconcilePayload) (*Report, error) {
 	if r.Budget == nil {
 		return nil, nil
@@ -176,8 +178,8 @@ func (r *Reconciler) deferIfOverBudget(ctx context.Context, runID string, p Reco
 	now := r.now()
 	rep := &Report{RunID: runID, Trigger: p.Trigger, Spools: p.Spools, DryRun: p.DryRun,
 		StartedAt: now, FinishedAt: now, DeferredUntil: &next}
-	task, err := r.Tasks.Reconcile(ReconcilePayload{Trigger: p.Trigger}, asynq.ProcessAt(next),
-		asynq.TaskID(DeferredTaskID(next)))
+	task, err := r.Tasks.Reconcile(ReconcilePayload{Trigger: p.Trigger, DryRun: p.DryRun}, asynq.ProcessAt(next),
+		asynq.TaskID(DeferredTaskID(next, p.DryRun)))
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +187,7 @@ func (r *Reconciler) deferIfOverBudget(ctx context.Context, runID string, p Reco
 		return nil, fmt.Errorf("queue the deferred reconcile: %w", err)
 	}
 	r.log().Warn("Sheets read budget spent; reconcile deferred", "run_id", runID, "trigger", p.Trigger,
-		"until", next.Format(time.RFC3339))
+		"dry_run", p.DryRun, "until", next.Format(time.RFC3339))
 	return rep, nil
 }
 
