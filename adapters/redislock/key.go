@@ -1,6 +1,9 @@
 package redislock
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // TombstonePrefix starts every release tombstone key: `reconciler:released:{TAG}` holds the
 // unix milliseconds of the DEL that released the lock (see DESIGN.md, "The release race").
@@ -39,4 +42,20 @@ func escapeGlob(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// ReservedPrefixes start keys that are not locks: the reconciler's own records and asynq's
+// queues and tasks. LOCK_KEY_PREFIX must not overlap them (CheckPrefix), or the lock scan would
+// take them for locks (and could release them) and the worker's writes could land on locks.
+var ReservedPrefixes = []string{"reconciler:", "asynq:"}
+
+// CheckPrefix reports a lock key prefix that overlaps a reserved prefix: one starts with the
+// other, so some key would match both.
+func CheckPrefix(prefix string) error {
+	for _, r := range ReservedPrefixes {
+		if strings.HasPrefix(prefix, r) || strings.HasPrefix(r, prefix) {
+			return fmt.Errorf("overlaps the %q keys (one starts with the other)", r)
+		}
+	}
+	return nil
 }

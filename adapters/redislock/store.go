@@ -63,6 +63,9 @@ func New(client redis.UniversalClient, opts Options) *Store {
 // Prefix is the lock key prefix in use (the keyspace watcher subscribes to it).
 func (s *Store) Prefix() string { return s.prefix }
 
+// TombstoneTTL is how long this store's release tombstones live.
+func (s *Store) TombstoneTTL() time.Duration { return s.tombTTL }
+
 // Location is the zone of the timestamps in lock values.
 func (s *Store) Location() *time.Location { return s.loc }
 
