@@ -39,6 +39,6 @@ type Store interface {
 	LastReport(ctx context.Context) ([]byte, error)
 	// WriteTombstone stamps a release of tag with Redis's clock.
 	WriteTombstone(ctx context.Context, tag string) error
-	// ClearTombstone removes tag's tombstone if it is older than a set received setAgo ago.
-	ClearTombstone(ctx context.Context, tag string, setAgo time.Duration) (bool, error)
+	// ClearTombstone removes tag's tombstone if it is older than the lock key's current set.
+	ClearTombstone(ctx context.Context, tag string) (bool, error)
 }

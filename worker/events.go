@@ -23,10 +23,10 @@ type EventSource interface {
 // onLockEvent: events say when to look, never what is true. A del records a tombstone for
 // the release race and asks for a look once the window has passed (if the sheet still says
 // taken then, the backend failed to clear it, and the lock comes back without waiting for the
-// schedule). A set (the spool taken again) clears the tombstone if it is older than the set
-// (handled late, the set must not erase the tombstone of a later DEL), and an expired or
-// evicted lock asks for a reconcile of that tag now. Tombstones are stamped with Redis's clock;
-// ev.At (this process's clock) only measures delays from the event's arrival.
+// schedule). A set (the spool taken again) clears the tombstone only while the lock key
+// exists (handled late, after a later DEL, the set must not erase that DEL's tombstone), and
+// an expired or evicted lock asks for a reconcile of that tag now. Tombstones are stamped with
+// Redis's clock; ev.At (this process's clock) only measures delays from the event's arrival.
 func (w *Worker) onLockEvent(ctx context.Context, ev LockEvent) {
 	var err error
 	switch ev.Kind {
@@ -36,7 +36,7 @@ func (w *Worker) onLockEvent(ctx context.Context, ev LockEvent) {
 			err = w.TriggerTagsAt(ctx, jobs.TriggerKeyspace, ev.At.Add(w.cfg.ReleaseSettle+time.Second), ev.Tag)
 		}
 	case "set":
-		_, err = w.store.ClearTombstone(ctx, ev.Tag, time.Since(ev.At))
+		_, err = w.store.ClearTombstone(ctx, ev.Tag)
 	case "expired", "evicted":
 		w.log.Info("lock lost", "tag", ev.Tag, "event", ev.Kind)
 		err = w.TriggerTags(ctx, jobs.TriggerKeyspace, ev.Tag)

@@ -22,11 +22,6 @@ func TombstoneTTLFor(settle, staleness time.Duration) time.Duration {
 	return max(TombstoneTTL, settle+staleness+time.Minute)
 }
 
-// SetEventMargin is how long a keyspace notification may wait between Redis publishing it and
-// the watcher reading it (the client's buffer): a `set` clears only tombstones older than the
-// time it was read minus this margin.
-const SetEventMargin = time.Second
-
 //go:embed write_tombstone.lua
 var writeTombstoneSource string
 
@@ -54,16 +49,14 @@ func (s *Store) WriteTombstone(ctx context.Context, tag string) error {
 }
 
 // ClearTombstone removes the tombstone of tag when the spool was taken again (a `set` of its
-// lock key), so a lock lost from then on is restored at once, not after the settle window.
-// Keyspace notifications carry no time, so "older than the set" is decided on Redis's clock:
-// setAgo is how long ago the caller received the set event (measured on its own monotonic
-// clock, so skew does not matter); the set happened no later than Redis TIME − setAgo, and
-// the tombstone is removed only when its time is before that minus SetEventMargin. A replica
-// that handles the set late (after a later DEL was stamped) thus leaves that DEL's tombstone
-// alone. It reports whether it removed anything.
-func (s *Store) ClearTombstone(ctx context.Context, tag string, setAgo time.Duration) (bool, error) {
-	n, err := clearTombstoneScript.Run(ctx, s.client, []string{TombstoneKey(tag)},
-		max(setAgo, 0).Milliseconds(), SetEventMargin.Milliseconds()).Int()
+// lock key), so a lock lost from then on is restored at once, not after the settle window; but
+// only while the lock key exists, in one atomic step. Keyspace notifications carry no time, so
+// "the tombstone is older than the set" is read from Redis: while the key exists, no DEL has
+// come after its current set, so any tombstone is of an earlier release. A replica that
+// handles a set late, after a later DEL, finds the key gone and leaves that DEL's tombstone
+// alone. It reports whether it removed a tombstone.
+func (s *Store) ClearTombstone(ctx context.Context, tag string) (bool, error) {
+	n, err := clearTombstoneScript.Run(ctx, s.client, []string{TombstoneKey(tag), s.Key(tag)}).Int()
 	if err != nil {
 		return false, fmt.Errorf("redislock: clear tombstone of %q: %w", tag, err)
 	}

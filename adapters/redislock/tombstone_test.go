@@ -80,14 +80,14 @@ func TestTombstoneTTLFollowsSettle(t *testing.T) {
 }
 
 // TestClearTombstoneOnlyWhenOlderThanSet: a `set` clears the tombstone of a release before it,
-// never one stamped after it (a later DEL that a lagging replica would otherwise erase).
+// never that of a DEL after it: a replica handling the set late finds the lock key gone.
 func TestClearTombstoneOnlyWhenOlderThanSet(t *testing.T) {
 	e := newEnv(t, Options{})
-	key := TombstoneKey(tag)
-	clear := func(setAgo time.Duration) bool {
+	key, lock := TombstoneKey(tag), "spool_lock:"+tag
+	clear := func() bool {
 		t.Helper()
 		existed := e.exists(t, key)
-		cleared, err := e.store.ClearTombstone(ctxT(t), tag, setAgo)
+		cleared, err := e.store.ClearTombstone(ctxT(t), tag)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,50 +96,45 @@ func TestClearTombstoneOnlyWhenOlderThanSet(t *testing.T) {
 		}
 		return cleared
 	}
-	tombAt := func(ago time.Duration) {
+	release := func() {
 		t.Helper()
-		e.srv.MustDo("SET", key, formatMs(e.redisNow(t).Add(-ago)), "PX", "600000")
-	}
-
-	if clear(0) {
-		t.Fatal("cleared an absent tombstone")
-	}
-	// Released 5 s ago, set received just now: the release was before the set.
-	tombAt(5 * time.Second)
-	if !clear(0) {
-		t.Fatal("a release 5 s before the set kept its tombstone")
-	}
-	// Released just now (a DEL after the set, stamped by another replica's watcher).
-	if err := e.store.WriteTombstone(ctxT(t), tag); err != nil {
-		t.Fatal(err)
-	}
-	if clear(0) {
-		t.Fatal("a set cleared the tombstone of a release stamped after it")
-	}
-	// A lagging replica handles a set it received 10 s ago; the DEL 5 s ago came after it.
-	tombAt(5 * time.Second)
-	if clear(10 * time.Second) {
-		t.Fatal("a set received 10 s ago erased the tombstone of a DEL 5 s ago")
-	}
-	// The same late set, and a release 15 s ago: that one was before the set.
-	tombAt(15 * time.Second)
-	if !clear(10 * time.Second) {
-		t.Fatal("a release before a late-handled set kept its tombstone")
-	}
-	// Unreadable tombstones go: the spool is taken again.
-	for _, setup := range [][]string{{"SET", key, "garbage"}, {"HSET", key, "a", "1"}} {
-		e.srv.MustDo(setup...)
-		if !clear(0) {
-			t.Fatalf("unreadable tombstone %v kept", setup)
+		e.srv.MustDo("DEL", lock)
+		if err := e.store.WriteTombstone(ctxT(t), tag); err != nil {
+			t.Fatal(err)
 		}
 	}
-	// A negative age (a clock that cannot go backwards, but a caller might pass one) is now.
-	tombAt(5 * time.Second)
-	if !clear(-time.Hour) {
-		t.Fatal("negative setAgo: release 5 s ago kept")
+
+	e.srv.MustDo("SET", lock, "93:a:01-01-2026 00:00:00")
+	if clear() {
+		t.Fatal("cleared an absent tombstone")
+	}
+	// DEL, then SET (re-taken at once, the same millisecond if need be): the set clears.
+	release()
+	e.srv.MustDo("SET", lock, "93:b:01-01-2026 00:00:00")
+	if !clear() {
+		t.Fatal("re-taking the spool kept the tombstone of the release before it")
+	}
+	// SET, then DEL; the set is handled only after the DEL (a lagging replica): kept.
+	e.srv.MustDo("SET", lock, "93:c:01-01-2026 00:00:00")
+	release()
+	if clear() {
+		t.Fatal("a set handled late erased the tombstone of the DEL after it")
+	}
+	// ...and another SET after that DEL: the spool is taken again, so that set (and the
+	// late-handled one with it) clears.
+	e.srv.MustDo("SET", lock, "93:d:01-01-2026 00:00:00")
+	if !clear() {
+		t.Fatal("a tombstone outlived a re-take")
+	}
+	// Unreadable tombstones go the same way: the spool is taken.
+	for _, setup := range [][]string{{"SET", key, "garbage"}, {"HSET", key, "a", "1"}} {
+		e.srv.MustDo(setup...)
+		if !clear() {
+			t.Fatalf("tombstone %v kept while the spool is taken", setup)
+		}
 	}
 
-	if _, err := e.downStore(t).ClearTombstone(ctxT(t), tag, 0); err == nil || !strings.Contains(err.Error(), tag) {
+	if _, err := e.downStore(t).ClearTombstone(ctxT(t), tag); err == nil || !strings.Contains(err.Error(), tag) {
 		t.Fatalf("Redis down: err = %v, want an error naming %q", err, tag)
 	}
 }
