@@ -3,6 +3,9 @@ package jobs
 import (
 	"testing"
 	"time"
+	// The zone database is linked in so these tests load America/Santiago on a host without
+	// /usr/share/zoneinfo too (jobs itself never loads a zone).
+	_ "time/tzdata"
 )
 
 var santiago = mustZone("America/Santiago")

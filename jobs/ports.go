@@ -13,6 +13,15 @@ type SheetReader interface {
 	Read(ctx context.Context) (Snapshot, error)
 }
 
+// Clock is the one clock every replica shares: Redis's TIME (adapters/redislock). A snapshot is
+// stamped with it just before the sheet request, classification measures ages from that
+// instant, and the restore and tombstone scripts read the same clock, so replicas whose own
+// clocks are skewed agree on every window (staleness, the release settle, too old). Reading
+// it writes nothing.
+type Clock interface {
+	Now(ctx context.Context) (time.Time, error)
+}
+
 // LockStore is the lock keyspace in Redis.
 type LockStore interface {
 	// Locks returns the current locks of the given tags (absent tags are absent from the map),

@@ -27,9 +27,14 @@ type Reconciler struct {
 	OrphanCleanup bool
 	Log           *slog.Logger
 	Observer      Observer
-	Now           func() time.Time // nil: time.Now
-	Budget        ReadBudget       // nil: no budget
-	Pending       PendingMarker    // nil: no coalescing
+	Budget        ReadBudget    // nil: no budget
+	Pending       PendingMarker // nil: no coalescing
+
+	// Clock is the shared clock (Redis TIME) that stamps snapshots and is classification's
+	// "now"; nil: Now (one process, tests).
+	Clock Clock
+	// Now is this process's clock, used only for started_at and finished_at; nil: time.Now.
+	Now func() time.Time
 
 	// EnqueueWorkers bounds concurrent enqueues (one Redis round trip each); 0 means 8.
 	EnqueueWorkers int
@@ -46,14 +51,21 @@ func (r *Reconciler) Plan(ctx context.Context, scope Scope) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
+	// The snapshot's time is the shared clock read just before the sheet request: restores and
+	// tombstones compare against it on the same clock. Read before any retry of the request, it
+	// is at most the read's duration early, which errs towards refusing a restore.
+	snapAt, err := r.clockNow(ctx)
+	if err != nil {
+		return Plan{}, err
+	}
 	snap, err := r.Sheet.Read(ctx)
 	if err != nil {
 		return Plan{}, fmt.Errorf("read sheet: %w", err)
 	}
-	plan := MakePlan(snap.Rows, locks, r.now(), r.Rules, scope)
+	plan := MakePlan(snap.Rows, locks, snapAt, r.Rules, scope)
 	plan.Report.Spools = scope
 	plan.Report.StartedAt = started
-	plan.Report.SnapshotAt = snap.ReadAt
+	plan.Report.SnapshotAt = snapAt
 	plan.Report.SheetsRequests = snap.Requests
 	return plan, nil
 }
@@ -150,6 +162,8 @@ func (r *Reconciler) Run(ctx context.Context, runID string, p ReconcilePayload) 
 // deferIfOverBudget takes one read from the cluster-wide budget. When it is spent the run does
 // not read: it queues one full reconcile for when the budget allows (one per window, however
 // many runs are deferred into it, and a full run covers any targeted one) and reports that.
+// A dry run stays dry: it is deferred as a full dry run with its own TaskID, so it is never
+// merged into (or turned into) the window's real run, and a real run is never made dry.
 func (r *Reconciler) deferIfOverBudget(ctx context.Context, runID string, p ReconcilePayload) (*Report, error) {
 	if r.Budget == nil {
 		return nil, nil
@@ -164,8 +178,8 @@ func (r *Reconciler) deferIfOverBudget(ctx context.Context, runID string, p Reco
 	now := r.now()
 	rep := &Report{RunID: runID, Trigger: p.Trigger, Spools: p.Spools, DryRun: p.DryRun,
 		StartedAt: now, FinishedAt: now, DeferredUntil: &next}
-	task, err := r.Tasks.Reconcile(ReconcilePayload{Trigger: p.Trigger}, asynq.ProcessAt(next),
-		asynq.TaskID(DeferredTaskID(next)))
+	task, err := r.Tasks.Reconcile(ReconcilePayload{Trigger: p.Trigger, DryRun: p.DryRun}, asynq.ProcessAt(next),
+		asynq.TaskID(DeferredTaskID(next, p.DryRun)))
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +187,7 @@ func (r *Reconciler) deferIfOverBudget(ctx context.Context, runID string, p Reco
 		return nil, fmt.Errorf("queue the deferred reconcile: %w", err)
 	}
 	r.log().Warn("Sheets read budget spent; reconcile deferred", "run_id", runID, "trigger", p.Trigger,
-		"until", next.Format(time.RFC3339))
+		"dry_run", p.DryRun, "until", next.Format(time.RFC3339))
 	return rep, nil
 }
 
@@ -242,7 +256,7 @@ func (r *Reconciler) enqueueOne(ctx context.Context, c Classified, rep *Report) 
 // deleteExpiredOrphans removes orphan locks older than MAX_LOCK_AGE, each only if it still
 // holds the value that was read (compare-and-delete). Failures are logged, not fatal.
 func (r *Reconciler) deleteExpiredOrphans(ctx context.Context, orphans []Orphan, rep *Report) {
-	now := r.now()
+	now := rep.SnapshotAt // the shared clock's instant, like the classification's
 	for _, o := range orphans {
 		if !OrphanExpired(o, now, r.Rules.MaxLockAge) {
 			continue
@@ -266,6 +280,18 @@ func (r *Reconciler) logReport(rep *Report) {
 	attrs = append(attrs, "problems", rep.ProblemsTotal, "sheets_requests", rep.SheetsRequests,
 		"took_ms", rep.FinishedAt.Sub(rep.StartedAt).Milliseconds())
 	r.log().Info("reconcile finished", attrs...)
+}
+
+// clockNow reads the shared clock (Redis TIME), or the process clock when there is none.
+func (r *Reconciler) clockNow(ctx context.Context) (time.Time, error) {
+	if r.Clock == nil {
+		return r.now(), nil
+	}
+	t, err := r.Clock.Now(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the shared clock: %w", err)
+	}
+	return t, nil
 }
 
 func (r *Reconciler) now() time.Time {

@@ -44,7 +44,7 @@ type Report struct {
 	OrphansDeleted int `json:"orphans_deleted"`
 
 	// DeferredUntil is set when the read budget was spent: nothing was read, and one full
-	// reconcile is queued for this time.
+	// reconcile is queued for this time (a full dry run when this run was dry).
 	DeferredUntil *time.Time `json:"deferred_until,omitempty"`
 
 	SheetsRequests int       `json:"sheets_requests"`

@@ -23,7 +23,6 @@ type Restorer struct {
 	Settle    time.Duration // RELEASE_SETTLE
 	Log       *slog.Logger
 	Observer  Observer
-	Now       func() time.Time
 	// Retrigger, when set, gets a stale_snapshot restore's spool for a fresh look (nil: it
 	// waits for the next reconcile).
 	Retrigger Retrigger
@@ -35,13 +34,10 @@ func (r *Restorer) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 	}
-	now := time.Now()
-	if r.Now != nil {
-		now = r.Now()
-	}
+	// No process clock here: the restore step decides on the shared Clock (Redis TIME).
 	outcome, err := r.Locks.Restore(ctx, RestoreRequest{
 		Tag: p.Tag, WorkerID: p.WorkerID, OccupiedAt: p.OccupiedAt, SnapshotAt: p.SnapshotAt,
-		Now: now, MaxAge: r.Rules.MaxLockAge, Staleness: r.Staleness, Settle: r.Settle,
+		MaxAge: r.Rules.MaxLockAge, Staleness: r.Staleness, Settle: r.Settle,
 		RunID: p.RunID, // the outcome is counted against its run in the same step
 	})
 	if err != nil {

@@ -32,8 +32,9 @@ type Row struct {
 // Snapshot is one read of the sheet.
 type Snapshot struct {
 	Rows []Row
-	// ReadAt is when the read started (before the request left). Using the start, not the end,
-	// makes staleness and the release-race window err on the side of not restoring.
+	// ReadAt is when the read started (before the request left), on the reader's own clock.
+	// It is informational: the Reconciler stamps the snapshot with the shared Clock read just
+	// before Read (Report.SnapshotAt), so every replica's snapshots are on one clock.
 	ReadAt time.Time
 	// Requests is how many HTTP requests the read made (retries included).
 	Requests int

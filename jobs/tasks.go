@@ -153,9 +153,14 @@ func BootTaskID(now time.Time) string {
 }
 
 // DeferredTaskID names the one reconcile queued for a budget window, however many runs were
-// deferred into it.
-func DeferredTaskID(at time.Time) string {
-	return "reconcile:deferred:" + strconv.FormatInt(at.Unix(), 10)
+// deferred into it; deferred dry runs get their own (one dry run per window), so a dry run is
+// never merged into a real one, nor a real one into a dry one.
+func DeferredTaskID(at time.Time, dryRun bool) string {
+	kind := "deferred"
+	if dryRun {
+		kind = "deferred-dry-run"
+	}
+	return "reconcile:" + kind + ":" + strconv.FormatInt(at.Unix(), 10)
 }
 
 func wholeSeconds(d time.Duration) time.Duration {

@@ -9,13 +9,13 @@ type Lock struct {
 	At       time.Time // the value's timestamp; zero when unparseable
 }
 
-// RestoreRequest is everything the atomic restore step needs to decide and write.
+// RestoreRequest is everything the atomic restore step needs to decide and write. It carries no
+// "now": the step reads the shared Clock itself, at the moment it decides.
 type RestoreRequest struct {
 	Tag        string
 	WorkerID   int
-	OccupiedAt time.Time // written into the value in TIMEZONE's wall clock
-	SnapshotAt time.Time // Snapshot.ReadAt of the reconcile that planned this restore
-	Now        time.Time
+	OccupiedAt time.Time     // written into the value in TIMEZONE's wall clock
+	SnapshotAt time.Time     // Report.SnapshotAt of the reconcile that planned this restore (Clock time)
 	MaxAge     time.Duration // MAX_LOCK_AGE
 	Staleness  time.Duration // RESTORE_MAX_STALENESS
 	Settle     time.Duration // RELEASE_SETTLE

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
+	"reconciler/jobs"
 	"reconciler/tests/redisserver"
 	"reconciler/tests/sheetsemu"
 )
@@ -27,10 +30,23 @@ func eventsEnv(rds *redisserver.Server, emu *sheetsemu.Emulator, extra map[strin
 // expireNow makes key expire the way a TTL does, with an "expired" event. PEXPIRE 1 ms is not
 // enough: when the millisecond has passed before Redis checks it, Redis deletes the key as
 // "already expired" and publishes "del", which the worker rightly takes for a release.
-func expireNow(rds *redisserver.Server, key string) {
+// Reading the key (EXISTS) until it is gone expires it lazily the moment its TTL has run out.
+func expireNow(t *testing.T, rds *redisserver.Server, key string) {
+	t.Helper()
 	rds.MustDo("PEXPIRE", key, "30")
-	time.Sleep(40 * time.Millisecond)
-	rds.MustDo("EXISTS", key) // touch it: Redis expires a key lazily when it is read
+	if !eventually(5*time.Second, func() bool { return rds.MustDo("EXISTS", key) == "0" }) {
+		t.Fatalf("%s did not expire", key)
+	}
+}
+
+// reconcilesIdle says no reconcile is queued, waiting in a group, running or due for a retry.
+func reconcilesIdle(t *testing.T, inspector *asynq.Inspector) bool {
+	t.Helper()
+	q, err := inspector.GetQueueInfo(jobs.QueueReconcile)
+	if err != nil {
+		return false
+	}
+	return q.Pending+q.Active+q.Scheduled+q.Retry+q.Aggregating == 0
 }
 
 // batchGets counts the emulator's data reads (header-only reads are not counted).
@@ -78,16 +94,26 @@ func TestExpiredLocksComeBack(t *testing.T) {
 		t.Fatalf("expired lock %s did not come back as a persistent lock: PTTL %s", one, rds.MustDo("PTTL", "spool_lock:"+one))
 	}
 
+	// The burst uses 30 ms TTLs: only "expired" events (no DEL, so no delayed look after
+	// RELEASE_SETTLE), so once every lock is back and no reconcile is queued, no further read
+	// can come and the count below is final.
+	inspector := asynq.NewInspector(asynq.RedisClientOpt{Addr: rds.Addr()})
+	t.Cleanup(func() { _ = inspector.Close() })
+	if !eventually(10*time.Second, func() bool { return reconcilesIdle(t, inspector) }) {
+		t.Fatal("reconciles still queued after the first expiration")
+	}
 	before := batchGets(emu)
 	for _, c := range sheet.candidates[:1000] {
-		rds.MustDo("PEXPIRE", "spool_lock:"+c.tag, "1")
+		rds.MustDo("PEXPIRE", "spool_lock:"+c.tag, "30")
 	}
 	// Redis deletes an expired key (and only then publishes "expired") when it is touched or
 	// when its sampling expiry cycle finds it, which with thousands of asynq keys holding TTLs
-	// can take a while. A SCAN touches every key, as the backend's own reads would.
-	time.Sleep(50 * time.Millisecond)
-	rds.MustDo("SCAN", "0", "MATCH", "spool_lock:*", "COUNT", "100000")
-	if !eventually(30*time.Second, func() bool { return countLocks(rds) == len(sheet.candidates) }) {
+	// can take a while. A SCAN touches every key, as the backend's own reads would; it is
+	// repeated until the TTLs have run out and every expired lock is back.
+	if !eventually(30*time.Second, func() bool {
+		rds.MustDo("SCAN", "0", "MATCH", "spool_lock:*", "COUNT", "100000")
+		return countLocks(rds) == len(sheet.candidates) && reconcilesIdle(t, inspector)
+	}) {
 		var gone []string
 		for _, c := range sheet.candidates {
 			if ttl := rds.MustDo("PTTL", "spool_lock:"+c.tag); ttl != "-1" {
@@ -96,7 +122,6 @@ func TestExpiredLocksComeBack(t *testing.T) {
 		}
 		t.Fatalf("after 1,000 expirations: %d locks, want %d; missing: %v\n%s", countLocks(rds), len(sheet.candidates), gone, summary(w.Stderr.String()))
 	}
-	time.Sleep(3 * time.Second) // let any straggling aggregated reconcile run before counting
 	if reads := batchGets(emu) - before; reads > 6 {
 		t.Fatalf("1,000 expirations cost %d sheet reads, want a handful (≤ 6)", reads)
 	}
@@ -104,26 +129,65 @@ func TestExpiredLocksComeBack(t *testing.T) {
 
 // TestReleaseRaceNeverResurrects: the backend's FINALIZAR deletes the lock, then clears the
 // row, while the sheet keeps serving the old row for a few seconds. Reconciles every second
-// read that stale row; the tombstone must keep the lock from coming back.
+// read that stale row and plan its restore; the tombstone must make every such restore refuse
+// (recently_released), and none may write the lock. The test ends once a reconcile has read
+// the cleared row and every restore has run, so it counts what happened rather than watching
+// the key for a while.
 func TestReleaseRaceNeverResurrects(t *testing.T) {
-	rds, emu, sheet, _ := startInSync(t, 200, map[string]string{
-		"RECONCILE_SCHEDULE": "@every 1s", "RELEASE_SETTLE": "6s",
+	rds, emu, sheet, w := startInSync(t, 200, map[string]string{
+		"RECONCILE_SCHEDULE": "@every 1s", "RELEASE_SETTLE": "6s", "LOG_FORMAT": "json",
 	})
 	released := sheet.candidates[3]
 	key := "spool_lock:" + released.tag
+	freeBefore := freeRows(w.Stderr.String())
+	restoredBefore := restoreOutcomes(w.Stderr.String(), released.tag)["restored"] // the boot run's
 
 	emu.ServeStaleFor(4 * time.Second)
 	rds.MustDo("DEL", key) // FINALIZAR: the lock first…
 	cleared := clearRow(sheet.grid, released.tag)
 	emu.SetSheet("Operaciones", cleared) // …then the sheet, which stays stale for 4 s
 
-	deadline := time.Now().Add(9 * time.Second)
-	for time.Now().Before(deadline) {
-		if rds.MustDo("EXISTS", key) == "1" {
-			t.Fatalf("released lock %s was resurrected: %s", released.tag, rds.MustDo("GET", key))
-		}
-		time.Sleep(25 * time.Millisecond)
+	inspector := asynq.NewInspector(asynq.RedisClientOpt{Addr: rds.Addr()})
+	t.Cleanup(func() { _ = inspector.Close() })
+	restoresIdle := func() bool {
+		q, err := inspector.GetQueueInfo(jobs.QueueRestore)
+		return err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0
 	}
+	// A reconcile saw the row free (the stale window is over) and the restores planned from
+	// stale reads before it have all run.
+	if !eventually(20*time.Second, func() bool { return freeRows(w.Stderr.String()) > freeBefore && restoresIdle() }) {
+		t.Fatalf("no reconcile read the cleared row:\n%s", summary(w.Stderr.String()))
+	}
+	outcomes := restoreOutcomes(w.Stderr.String(), released.tag)
+	if outcomes["recently_released"] == 0 {
+		t.Fatalf("no restore of %s was refused as recently_released (outcomes %v): no reconcile read the stale row, so the race was not exercised",
+			released.tag, outcomes)
+	}
+	if outcomes["restored"] > restoredBefore || rds.MustDo("EXISTS", key) == "1" {
+		t.Fatalf("released lock %s was resurrected (outcomes %v): %s", released.tag, outcomes, rds.MustDo("GET", key))
+	}
+}
+
+// freeRows is the largest free-row count any logged reconcile saw.
+func freeRows(log string) int {
+	most := 0
+	for _, rec := range logLines(log, "reconcile finished") {
+		if n, ok := rec["free"].(float64); ok && int(n) > most {
+			most = int(n)
+		}
+	}
+	return most
+}
+
+// restoreOutcomes counts the logged restore outcomes of tag.
+func restoreOutcomes(log, tag string) map[string]int {
+	out := map[string]int{}
+	for _, rec := range logLines(log, "restore") {
+		if rec["tag"] == tag {
+			out[fmt.Sprint(rec["outcome"])]++
+		}
+	}
+	return out
 }
 
 // TestReleaseWithoutSheetClearIsRestoredAfterSettle: a DEL whose row stays occupied (the
@@ -162,7 +226,7 @@ func TestRetakenSpoolClearsTombstone(t *testing.T) {
 	if !eventually(5*time.Second, func() bool { return rds.MustDo("EXISTS", "reconciler:released:"+c.tag) == "0" }) {
 		t.Fatal("re-taking the spool did not clear its tombstone")
 	}
-	expireNow(rds, key)
+	expireNow(t, rds, key)
 	if !eventually(10*time.Second, func() bool { return rds.MustDo("PTTL", key) == "-1" }) {
 		t.Fatal("a lock lost after a re-take waited for the release window")
 	}
@@ -192,12 +256,16 @@ func TestLockLostDuringLongReconcile(t *testing.T) {
 	rds, emu, sheet, _ := startInSync(t, 200, nil)
 	emu.SetDelay(4 * time.Second)
 	env := eventsEnv(rds, emu, nil)
+	reads := batchGets(emu)
 	if _, errOut, code := cli(t, env, "enqueue"); code != 0 {
 		t.Fatalf("enqueue: %d %s", code, errOut)
 	}
-	time.Sleep(500 * time.Millisecond) // the manual reconcile is now waiting on the slow sheet
+	// The manual reconcile's read has reached the sheet, which holds it for 4 s.
+	if !eventually(10*time.Second, func() bool { return batchGets(emu) > reads }) {
+		t.Fatal("the manual reconcile did not read the sheet")
+	}
 	c := sheet.candidates[9]
-	expireNow(rds, "spool_lock:"+c.tag)
+	expireNow(t, rds, "spool_lock:"+c.tag)
 	if !eventually(20*time.Second, func() bool { return rds.MustDo("PTTL", "spool_lock:"+c.tag) == "-1" }) {
 		t.Fatalf("lock lost during a long reconcile was not restored by a follow-up")
 	}
@@ -225,7 +293,7 @@ func TestQuickRestartsReadOnce(t *testing.T) {
 			t.Fatalf("restart %d: exit %d", i, code)
 		}
 	}
-	time.Sleep(2 * time.Second)
+	// Every worker has exited: no read can come after this point.
 	allowed := 1
 	if time.Now().Minute() != start.Minute() {
 		allowed = 2
@@ -244,13 +312,32 @@ func TestTwoReplicasOneReadPerTick(t *testing.T) {
 	emu.SetSheet("Operaciones", sheet.grid)
 	env := eventsEnv(rds, emu, map[string]string{"KEYSPACE_EVENTS": "off", "RECONCILE_SCHEDULE": "@every 1s",
 		"SHEETS_MAX_READS_PER_MINUTE": "1000"})
-	startWorker(t, env)
-	startWorker(t, env)
-	time.Sleep(3 * time.Second) // both running, boot done
-	before := batchGets(emu)
-	time.Sleep(6 * time.Second)
-	if got := batchGets(emu) - before; got < 4 || got > 7 {
-		t.Fatalf("two replicas with @every 1s made %d sheet reads in 6 s, want one per tick (about 6)", got)
+	a, b := startWorker(t, env), startWorker(t, env)
+	scheduled := func() int {
+		n := 0
+		for _, w := range []*proc{a, b} {
+			for _, rec := range logLines(w.Stderr.String(), "reconcile finished") {
+				if rec["trigger"] == jobs.TriggerSchedule {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	// Both running and the schedule under way: a scheduled run has finished.
+	if !eventually(20*time.Second, func() bool { return scheduled() >= 1 }) {
+		t.Fatalf("no scheduled reconcile ran:\n%s", tail(a.Stderr.String(), 20))
+	}
+	before, runs, start := batchGets(emu), scheduled(), time.Now()
+	// Six more scheduled runs, however long the machine takes for them: with one run per
+	// tick that spans at least five ticks; with a run per replica per tick, half as many.
+	if !eventually(60*time.Second, func() bool { return scheduled() >= runs+6 }) {
+		t.Fatalf("the schedule stopped: %d scheduled runs", scheduled()-runs)
+	}
+	reads := batchGets(emu) - before
+	ticks := int(time.Since(start)/time.Second) + 2 // the ticks the span touched, both ends
+	if reads > ticks {
+		t.Fatalf("two replicas with @every 1s made %d sheet reads in %d ticks, want one per tick", reads, ticks)
 	}
 }
 

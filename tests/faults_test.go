@@ -610,7 +610,31 @@ func TestKillWorkerMidRestores(t *testing.T) {
 		t.Fatalf("the first worker restored %d locks in 2 min, want %d under way", countLocks(rds)-base, toRestore/10)
 	}
 	second := startWorker(t, env)
-	time.Sleep(500 * time.Millisecond)
+	survivorRestores := func() int { return strings.Count(second.Stderr.String(), `"msg":"restore"`) }
+	if !eventually(30*time.Second, func() bool { return survivorRestores() > 0 }) {
+		t.Fatal("the second worker restored nothing")
+	}
+	// Freeze the first worker (SIGSTOP) so its in-flight restores stay in flight, then kill it.
+	// The survivor has WORKER_CONCURRENCY slots, so once it has finished 50 more restores every
+	// task it had active at the freeze is done: what is still active from then is the frozen
+	// worker's. A freeze that caught it between two tasks is let go and tried again.
+	var stuck []string
+	for attempt := 0; attempt < 20 && len(stuck) == 0; attempt++ {
+		first.Signal(syscall.SIGSTOP)
+		frozen := activeRestores(rds)
+		mark := survivorRestores()
+		if !eventually(60*time.Second, func() bool { return survivorRestores() >= mark+50 }) {
+			t.Fatal("the survivor stopped restoring")
+		}
+		stuck = intersect(frozen, activeRestores(rds))
+		if len(stuck) == 0 {
+			first.Signal(syscall.SIGCONT)
+			mark = countLocks(rds)
+			if !eventually(30*time.Second, func() bool { return countLocks(rds) >= mark+10 }) {
+				t.Fatal("restores stopped")
+			}
+		}
+	}
 	done := countLocks(rds) - base
 	if done >= toRestore {
 		t.Fatalf("all %d restores were done before the kill; make the sheet larger", toRestore)
@@ -618,23 +642,14 @@ func TestKillWorkerMidRestores(t *testing.T) {
 	first.Signal(syscall.SIGKILL)
 	first.Wait(10 * time.Second)
 	killed := time.Now()
-	t.Logf("killed the first worker with %d of %d locks restored; %s restores pending",
-		done, toRestore, rds.MustDo("LLEN", "asynq:{restore}:pending"))
-	// The survivor's own tasks leave the active list within milliseconds; what stays there is
-	// the dead worker's, until asynq's recoverer sees the lease expired.
-	time.Sleep(2 * time.Second)
-	orphans := map[string]bool{}
-	for _, id := range strings.Split(rds.MustDo("LRANGE", "asynq:{restore}:active", "0", "-1"), "\n") {
-		orphans[id] = id != ""
+	t.Logf("killed the first worker with %d of %d locks restored; %s restores pending, %d in flight in the dead worker",
+		done, toRestore, rds.MustDo("LLEN", "asynq:{restore}:pending"), len(stuck))
+	// The dead worker's tasks stay active (no one else may run them while their lease may be
+	// live), never more than its concurrency; that they come back is checked when the queues
+	// have drained (nothing left active) below.
+	if len(stuck) == 0 || len(stuck) > concurrency {
+		t.Fatalf("%d restore tasks left active by the dead worker, want 1 to %d (WORKER_CONCURRENCY)", len(stuck), concurrency)
 	}
-	time.Sleep(time.Second)
-	stuck := 0
-	for _, id := range strings.Split(rds.MustDo("LRANGE", "asynq:{restore}:active", "0", "-1"), "\n") {
-		if orphans[id] {
-			stuck++
-		}
-	}
-	t.Logf("restore tasks left active by the dead worker: %d", stuck)
 
 	want := len(sheet.candidates) + 1
 	if !eventually(5*time.Minute, func() bool { return countLocks(rds) == want }) {
@@ -682,4 +697,30 @@ func TestKillWorkerMidRestores(t *testing.T) {
 	if code := second.Wait(0); code != -1 {
 		t.Fatalf("the second worker exited (code %d)", code)
 	}
+}
+
+// activeRestores is the ids in the restore queue's active list.
+func activeRestores(rds *redisserver.Server) []string {
+	var ids []string
+	for _, id := range strings.Split(rds.MustDo("LRANGE", "asynq:{restore}:active", "0", "-1"), "\n") {
+		if id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// intersect is the elements of a that are also in b.
+func intersect(a, b []string) []string {
+	in := map[string]bool{}
+	for _, x := range b {
+		in[x] = true
+	}
+	var out []string
+	for _, x := range a {
+		if in[x] {
+			out = append(out, x)
+		}
+	}
+	return out
 }

@@ -4,6 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
+	"reconciler/jobs"
 	"reconciler/tests/redisserver"
 	"reconciler/tests/sheetsemu"
 )
@@ -66,12 +69,28 @@ func TestStaleRestoreLooksAgainOnlyOnce(t *testing.T) {
 	}) {
 		t.Fatalf("restores stale twice: %v; sheet reads %d", tallies(t, rds), batchGets(emu))
 	}
-	reads := batchGets(emu)
-	time.Sleep(6 * time.Second) // group grace (1 s) + a 2.5 s read, twice over
-	if n := batchGets(emu); n != reads {
-		t.Fatalf("sheet read %d more times after the second stale round, want none", n-reads)
+	// A restore asks for its look before it finishes, and the look is queued (or grouped) at
+	// once; the schedule is off. So once both queues are idle, every look asked for has run
+	// and no read can come: the counts below are final.
+	inspector := asynq.NewInspector(asynq.RedisClientOpt{Addr: rds.Addr()})
+	t.Cleanup(func() { _ = inspector.Close() })
+	idle := func(queue string) bool {
+		q, err := inspector.GetQueueInfo(queue)
+		return err == nil && q.Pending+q.Active+q.Scheduled+q.Retry+q.Aggregating == 0
+	}
+	if !eventually(30*time.Second, func() bool { return idle(jobs.QueueRestore) && idle(jobs.QueueReconcile) }) {
+		t.Fatalf("queues not idle after the second stale round; sheet reads %d", batchGets(emu))
+	}
+	looks := 0
+	for _, rec := range logLines(w.Stderr.String(), "reconcile finished") {
+		if rec["trigger"] == jobs.TriggerStaleRestore {
+			looks++
+		}
+	}
+	if reads := batchGets(emu); looks == 0 || reads != 1+looks {
+		t.Fatalf("%d sheet reads and %d stale-restore looks, want the boot read plus one read per look", reads, looks)
 	}
 	if tally := tallies(t, rds); tally["stale_snapshot"] != 2*want || countLocks(rds) != 0 {
-		t.Fatalf("restore outcomes %v with %d locks, want %d stale_snapshot and no lock written", tally, countLocks(rds), 2*want)
+		t.Fatalf("restore outcomes %v with %d locks, want %d stale_snapshot (two rounds, no third) and no lock written", tally, countLocks(rds), 2*want)
 	}
 }

@@ -30,12 +30,16 @@ type Config struct {
 	Embedded        bool // demo mode: monitor open without a password on 127.0.0.1
 }
 
-// Store is the lock keyspace plus what runs leave behind (adapters/redislock).
+// Store is the lock keyspace plus what runs leave behind (adapters/redislock), and the shared
+// clock (Redis TIME) that snapshots and tombstones are stamped with.
 type Store interface {
 	jobs.LockStore
 	jobs.RunStore
+	jobs.Clock
 	LastReport(ctx context.Context) ([]byte, error)
-	WriteTombstone(ctx context.Context, tag string, at time.Time) error
-	ClearTombstone(ctx context.Context, tag string) error
+	// WriteTombstone stamps a release of tag with Redis's clock.
+	WriteTombstone(ctx context.Context, tag string) error
+	// ClearTombstone removes tag's tombstone if it is older than the lock key's current set.
+	ClearTombstone(ctx context.Context, tag string) (bool, error)
 	Records
 }

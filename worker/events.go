@@ -23,18 +23,20 @@ type EventSource interface {
 // onLockEvent: events say when to look, never what is true. A del records a tombstone for
 // the release race and asks for a look once the window has passed (if the sheet still says
 // taken then, the backend failed to clear it, and the lock comes back without waiting for the
-// schedule). A set (the spool taken again) clears the tombstone, and an expired or evicted
-// lock asks for a reconcile of that tag now.
+// schedule). A set (the spool taken again) clears the tombstone only while the lock key
+// exists (handled late, after a later DEL, the set must not erase that DEL's tombstone), and
+// an expired or evicted lock asks for a reconcile of that tag now. Tombstones are stamped with
+// Redis's clock; ev.At (this process's clock) only measures delays from the event's arrival.
 func (w *Worker) onLockEvent(ctx context.Context, ev LockEvent) {
 	var err error
 	switch ev.Kind {
 	case "del":
-		err = w.store.WriteTombstone(ctx, ev.Tag, ev.At)
+		err = w.store.WriteTombstone(ctx, ev.Tag)
 		if err == nil {
 			err = w.triggers.TriggerTagsAt(ctx, jobs.TriggerKeyspace, ev.At.Add(w.cfg.ReleaseSettle+time.Second), ev.Tag)
 		}
 	case "set":
-		err = w.store.ClearTombstone(ctx, ev.Tag)
+		_, err = w.store.ClearTombstone(ctx, ev.Tag)
 	case "expired", "evicted":
 		w.log.Info("lock lost", "tag", ev.Tag, "event", ev.Kind)
 		err = w.triggers.TriggerTags(ctx, jobs.TriggerKeyspace, ev.Tag)

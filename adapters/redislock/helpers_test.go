@@ -108,3 +108,23 @@ func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 }
 
 func strconvI64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// redisNow is the test server's TIME, truncated to milliseconds like the scripts.
+func (e *env) redisNow(t *testing.T) time.Time {
+	t.Helper()
+	now, err := e.client.Time(ctxT(t)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return now.Truncate(time.Millisecond)
+}
+
+// tombstoneTime is the release time a tag's tombstone holds.
+func (e *env) tombstoneTime(t *testing.T, tag string) time.Time {
+	t.Helper()
+	ms, err := strconv.ParseInt(e.srv.MustDo("GET", TombstoneKey(tag)), 10, 64)
+	if err != nil {
+		t.Fatalf("tombstone of %q: %v", tag, err)
+	}
+	return time.UnixMilli(ms)
+}

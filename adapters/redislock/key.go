@@ -1,6 +1,7 @@
 package redislock
 
 import (
+	"fmt"
 	"strings"
 
 	"reconciler/adapters/internal/redisglob"
@@ -30,3 +31,19 @@ func TombstoneKey(tag string) string { return TombstonePrefix + tag }
 // keysPattern is the SCAN MATCH pattern of every lock key: the prefix with its glob
 // metacharacters escaped (a prefix like `spool*lock:` must match only itself), then `*`.
 func (s *Store) keysPattern() string { return redisglob.Prefix(s.prefix) }
+
+// ReservedPrefixes start keys that are not locks: the reconciler's own records and asynq's
+// queues and tasks. LOCK_KEY_PREFIX must not overlap them (CheckPrefix), or the lock scan would
+// take them for locks (and could release them) and the worker's writes could land on locks.
+var ReservedPrefixes = []string{"reconciler:", "asynq:"}
+
+// CheckPrefix reports a lock key prefix that overlaps a reserved prefix: one starts with the
+// other, so some key would match both.
+func CheckPrefix(prefix string) error {
+	for _, r := range ReservedPrefixes {
+		if strings.HasPrefix(prefix, r) || strings.HasPrefix(r, prefix) {
+			return fmt.Errorf("overlaps the %q keys (one starts with the other)", r)
+		}
+	}
+	return nil
+}

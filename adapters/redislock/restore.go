@@ -22,7 +22,8 @@ var restoreSource string
 var restoreScript = redis.NewScript(restoreSource)
 
 // Restore runs the atomic decide-and-write step for one lock (docs/design.md, "Restoring a lock").
-// In order, the script answers:
+// Now is Redis's TIME inside the script, never the caller's clock (see Store.Now). In order, the
+// script answers:
 //  1. already_locked when the lock key exists and its value starts with "{WorkerID}:";
 //     holder_mismatch when it exists with anything else (another value, another type).
 //     An existing key is never modified, not even its TTL.
@@ -30,7 +31,7 @@ var restoreScript = redis.NewScript(restoreSource)
 //  3. stale_snapshot when Now − SnapshotAt > Staleness.
 //  4. recently_released when a tombstone holds T and SnapshotAt < T + Settle. A tombstone
 //     that is not a number counts as a release happening now: the restore is refused and the
-//     tombstone rewritten to now (with the normal tombstone TTL), so it cannot block forever.
+//     tombstone rewritten to now (with the store's tombstone TTL), so it cannot block forever.
 //  5. restored otherwise: SET NX of a new value (fresh uuid4, OccupiedAt in the store's zone),
 //     without TTL.
 //
@@ -51,13 +52,12 @@ func (s *Store) Restore(ctx context.Context, req jobs.RestoreRequest) (jobs.Rest
 	args := []any{
 		value,
 		strconv.Itoa(req.WorkerID) + ":",
-		req.Now.UnixMilli(),
 		req.OccupiedAt.UnixMilli(),
 		req.MaxAge.Milliseconds(),
 		req.SnapshotAt.UnixMilli(),
 		req.Staleness.Milliseconds(),
 		req.Settle.Milliseconds(),
-		TombstoneTTL.Milliseconds(),
+		s.tombTTL.Milliseconds(),
 	}
 	if req.RunID != "" {
 		keys = append(keys, TallyKey(req.RunID))
@@ -83,8 +83,8 @@ func validateRestore(req jobs.RestoreRequest) error {
 		return errors.New("empty tag")
 	case req.WorkerID <= 0:
 		return fmt.Errorf("worker id %d is not positive", req.WorkerID)
-	case req.Now.IsZero(), req.OccupiedAt.IsZero(), req.SnapshotAt.IsZero():
-		return errors.New("now, occupied-at and snapshot times are required")
+	case req.OccupiedAt.IsZero(), req.SnapshotAt.IsZero():
+		return errors.New("occupied-at and snapshot times are required")
 	case req.MaxAge < 0, req.Staleness < 0, req.Settle < 0:
 		return errors.New("negative max age, staleness or settle")
 	}

@@ -1,21 +1,30 @@
 -- Restore one lock atomically: decide, and write only when the decision is "restored".
 -- KEYS[1] lock key            KEYS[2] release tombstone key
 -- ARGV[1] new lock value      ARGV[2] worker-id prefix, e.g. "93:"
--- ARGV[3] now ms              ARGV[4] occupied-at ms
--- ARGV[5] max age ms          ARGV[6] snapshot ms
--- ARGV[7] max staleness ms    ARGV[8] release settle ms
--- ARGV[9] tombstone TTL ms (used only to normalize an unreadable tombstone)
+-- ARGV[3] occupied-at ms      ARGV[4] max age ms
+-- ARGV[5] snapshot ms         ARGV[6] max staleness ms
+-- ARGV[7] release settle ms
+-- ARGV[8] tombstone TTL ms (used only to normalize an unreadable tombstone)
 -- KEYS[3] (optional) the run's tally hash: the outcome is counted there in this same step, so
---         a decision is never made without being counted      ARGV[10] tally TTL ms
+--         a decision is never made without being counted      ARGV[9] tally TTL ms
 -- Returns the outcome name.
 
-local now = tonumber(ARGV[3])
-local occupied = tonumber(ARGV[4])
-local max_age = tonumber(ARGV[5])
-local snapshot = tonumber(ARGV[6])
-local staleness = tonumber(ARGV[7])
-local settle = tonumber(ARGV[8])
-local tomb_ttl = tonumber(ARGV[9])
+-- One clock: "now" is Redis's TIME, never the caller's. Snapshots are stamped with Redis TIME
+-- (read just before the sheet request) and tombstones by their script with TIME, so replicas
+-- whose own clocks are skewed still agree on every window. TIME is read before any write
+-- (Redis 5+ replicates a script's effects, not the script, so this is allowed).
+local function redis_now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local now = redis_now_ms()
+local occupied = tonumber(ARGV[3])
+local max_age = tonumber(ARGV[4])
+local snapshot = tonumber(ARGV[5])
+local staleness = tonumber(ARGV[6])
+local settle = tonumber(ARGV[7])
+local tomb_ttl = tonumber(ARGV[8])
 
 local function decide()
   -- 1. An existing key is never modified (value, type and TTL stay as they are), whatever it holds.
@@ -50,7 +59,7 @@ local function decide()
     if released == nil then
       -- Unreadable tombstone: treat it as a release happening now (refuse), and rewrite it so,
       -- which bounds the refusal to the tombstone's TTL instead of the garbage's lifetime.
-      redis.call('SET', KEYS[2], ARGV[3], 'PX', tomb_ttl)
+      redis.call('SET', KEYS[2], string.format('%.0f', now), 'PX', tomb_ttl)
       return 'recently_released'
     end
     if snapshot < released + settle then
@@ -70,6 +79,6 @@ if KEYS[3] then
   -- pcall: a tally key someone broke (another type, a field that is not a number) must not turn
   -- a decision already written into an error; the count is lost, the lock is right.
   redis.pcall('HINCRBY', KEYS[3], outcome, 1)
-  redis.pcall('PEXPIRE', KEYS[3], ARGV[10])
+  redis.pcall('PEXPIRE', KEYS[3], ARGV[9])
 end
 return outcome

@@ -13,14 +13,14 @@ import (
 
 const tag = "MK-1335-CW-25238-011"
 
-// request is a restore that should succeed on an empty Redis.
+// request is a restore that should succeed on an empty Redis when now is the current time
+// (the script decides on Redis's TIME; the test's redis-server runs on this host's clock).
 func request(now time.Time) jobs.RestoreRequest {
 	return jobs.RestoreRequest{
 		Tag:        tag,
 		WorkerID:   93,
 		OccupiedAt: now.Add(-2 * time.Hour),
 		SnapshotAt: now.Add(-5 * time.Second),
-		Now:        now,
 		MaxAge:     24 * time.Hour,
 		Staleness:  60 * time.Second,
 		Settle:     60 * time.Second,
@@ -51,9 +51,9 @@ func (e *env) exists(t *testing.T, key string) bool {
 func TestRestoreAbsentWritesBackendValue(t *testing.T) {
 	e := newEnv(t, Options{})
 	loc := santiago(t)
-	now := time.Date(2026, 5, 13, 16, 0, 0, 0, time.UTC)
-	req := request(now)
+	req := request(time.Now())
 	req.OccupiedAt = time.Date(2026, 5, 13, 15, 33, 48, 0, time.UTC) // 11:33:48 in Santiago
+	req.MaxAge = 100 * 365 * 24 * time.Hour                          // a fixed date, never too old
 	expectOutcome(t, mustRestore(t, e, req), jobs.OutcomeRestored)
 
 	v := e.srv.MustDo("GET", "spool_lock:"+tag)
@@ -84,9 +84,9 @@ func TestRestoreAbsentWritesBackendValue(t *testing.T) {
 func TestRestoreCustomPrefixAndLocation(t *testing.T) {
 	utc := time.UTC
 	e := newEnv(t, Options{Prefix: "lk:", Location: utc})
-	now := time.Date(2026, 5, 13, 16, 0, 0, 0, time.UTC)
-	req := request(now)
+	req := request(time.Now())
 	req.OccupiedAt = time.Date(2026, 5, 13, 15, 33, 48, 0, time.UTC)
+	req.MaxAge = 100 * 365 * 24 * time.Hour // a fixed date, never too old
 	expectOutcome(t, mustRestore(t, e, req), jobs.OutcomeRestored)
 	if v := e.srv.MustDo("GET", "lk:"+tag); !strings.HasSuffix(v, ":13-05-2026 15:33:48") {
 		t.Fatalf("value %q not in the configured location", v)
@@ -149,16 +149,18 @@ func TestRestoreOtherTypeUntouched(t *testing.T) {
 	}
 }
 
+// The script's now is Redis TIME, which a test cannot pin: the boundary is checked a second
+// either side (the script runs well within that of time.Now on this host).
 func TestRestoreTooOldBoundary(t *testing.T) {
 	now := time.Now()
 	e := newEnv(t, Options{})
 	req := request(now)
-	req.OccupiedAt = now.Add(-req.MaxAge - time.Millisecond)
+	req.OccupiedAt = now.Add(-req.MaxAge - time.Second)
 	expectOutcome(t, mustRestore(t, e, req), jobs.OutcomeTooOld)
 	if e.exists(t, "spool_lock:"+tag) {
 		t.Fatal("too_old wrote a lock")
 	}
-	req.OccupiedAt = now.Add(-req.MaxAge) // exactly max age is not too old
+	req.OccupiedAt = now.Add(-req.MaxAge + time.Second)
 	expectOutcome(t, mustRestore(t, e, req), jobs.OutcomeRestored)
 }
 
@@ -166,12 +168,12 @@ func TestRestoreStaleSnapshot(t *testing.T) {
 	now := time.Now()
 	e := newEnv(t, Options{})
 	req := request(now)
-	req.SnapshotAt = now.Add(-req.Staleness - time.Millisecond)
+	req.SnapshotAt = now.Add(-req.Staleness - time.Second)
 	expectOutcome(t, mustRestore(t, e, req), jobs.OutcomeStaleSnapshot)
 	if e.exists(t, "spool_lock:"+tag) {
 		t.Fatal("stale_snapshot wrote a lock")
 	}
-	req.SnapshotAt = now.Add(-req.Staleness)
+	req.SnapshotAt = now.Add(-req.Staleness + time.Second)
 	expectOutcome(t, mustRestore(t, e, req), jobs.OutcomeRestored)
 }
 
@@ -210,9 +212,8 @@ func TestRestoreTombstoneWindow(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, Options{})
-			if err := e.store.WriteTombstone(ctxT(t), tag, released); err != nil {
-				t.Fatal(err)
-			}
+			// A release at a chosen time (WriteTombstone stamps Redis's now).
+			e.srv.MustDo("SET", TombstoneKey(tag), formatMs(released), "PX", "600000")
 			req := request(now)
 			req.SnapshotAt = c.snapshot
 			req.Staleness = 10 * time.Minute
@@ -238,20 +239,23 @@ func TestRestoreGarbageTombstoneRefuses(t *testing.T) {
 			// Even a snapshot far after any plausible release is refused.
 			req.SnapshotAt = now
 			req.Settle = 0
+			before := e.redisNow(t)
 			expectOutcome(t, mustRestore(t, e, req), jobs.OutcomeRecentlyReleased)
+			after := e.redisNow(t)
 			if e.exists(t, "spool_lock:"+tag) {
 				t.Fatal("lock written despite an unreadable tombstone")
 			}
-			// The tombstone now records "released now", with the tombstone TTL.
-			if got := e.srv.MustDo("GET", TombstoneKey(tag)); got != formatMs(now) {
-				t.Fatalf("tombstone = %q, want %q", got, formatMs(now))
+			// The tombstone now records "released now" by Redis's clock, with the tombstone TTL.
+			stamped := e.tombstoneTime(t, tag)
+			if stamped.Before(before) || stamped.After(after) {
+				t.Fatalf("tombstone = %v, want Redis's now, within [%v, %v]", stamped, before, after)
 			}
 			if ttl := e.pttl(t, TombstoneKey(tag)); ttl <= 590_000 || ttl > 600_000 {
 				t.Fatalf("tombstone PTTL = %d", ttl)
 			}
-			// A snapshot at or after now + settle is trusted again.
-			later := request(now.Add(time.Second))
-			later.SnapshotAt = now.Add(time.Second)
+			// A snapshot at or after that release + settle is trusted again.
+			later := request(now)
+			later.SnapshotAt = stamped.Add(time.Second)
 			later.Settle = time.Second
 			expectOutcome(t, mustRestore(t, e, later), jobs.OutcomeRestored)
 		})

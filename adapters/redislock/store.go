@@ -31,14 +31,18 @@ type Options struct {
 	// Location of the wall-clock timestamps inside lock values (TIMEZONE); nil means
 	// DefaultTimezone.
 	Location *time.Location
+	// TombstoneTTL is how long release tombstones live; zero means TombstoneTTL. Size it from
+	// the settings with TombstoneTTLFor, or a RELEASE_SETTLE longer than the TTL is cut short.
+	TombstoneTTL time.Duration
 }
 
 // Store is the lock keyspace on one Redis. It implements jobs.LockStore and is safe for
 // concurrent use (all state lives in Redis).
 type Store struct {
-	client redis.UniversalClient
-	prefix string
-	loc    *time.Location
+	client  redis.UniversalClient
+	prefix  string
+	loc     *time.Location
+	tombTTL time.Duration
 }
 
 var _ jobs.LockStore = (*Store)(nil)
@@ -49,11 +53,18 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &Store{client: client, prefix: prefix, loc: locationOrDefault(opts.Location)}
+	tombTTL := opts.TombstoneTTL
+	if tombTTL <= 0 {
+		tombTTL = TombstoneTTL
+	}
+	return &Store{client: client, prefix: prefix, loc: locationOrDefault(opts.Location), tombTTL: tombTTL}
 }
 
 // Prefix is the lock key prefix in use (the keyspace watcher subscribes to it).
 func (s *Store) Prefix() string { return s.prefix }
+
+// TombstoneTTL is how long this store's release tombstones live.
+func (s *Store) TombstoneTTL() time.Duration { return s.tombTTL }
 
 // Location is the zone of the timestamps in lock values.
 func (s *Store) Location() *time.Location { return s.loc }

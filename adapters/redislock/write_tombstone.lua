@@ -1,12 +1,16 @@
--- Record a release: KEYS[1] tombstone key, ARGV[1] release unix ms, ARGV[2] TTL ms.
+-- Record a release: KEYS[1] tombstone key, ARGV[1] TTL ms.
+-- The release time is Redis's TIME, not the watcher's clock (one clock: see restore.lua), so a
+-- replica with a skewed clock stamps the same instant as any other.
 -- An existing tombstone with a later (or equal) time is kept as it is, TTL included;
 -- an earlier, unreadable or non-string one is replaced. Returns 1 when it wrote.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind == 'string' then
   local current = tonumber(redis.call('GET', KEYS[1]))
-  if current ~= nil and current >= tonumber(ARGV[1]) then
+  if current ~= nil and current >= now then
     return 0
   end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[1], string.format('%.0f', now), 'PX', ARGV[1])
 return 1

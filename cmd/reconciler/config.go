@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"reconciler/adapters/keyspace"
+	"reconciler/adapters/redislock"
 	"reconciler/adapters/sheets"
 	"reconciler/jobs"
 	"reconciler/schedules"
@@ -72,7 +73,11 @@ func loadSettings(getenv func(string) string, needSheet bool) (settings, error) 
 		Production:     strings.EqualFold(env("APP_ENV", ""), "production") || env("RAILWAY_ENVIRONMENT", "") != "",
 	}
 	if s.LockPrefix == "" {
-		s.LockPrefix = "spool_lock:"
+		s.LockPrefix = redislock.DefaultPrefix
+	}
+	if err := redislock.CheckPrefix(s.LockPrefix); err != nil {
+		bad("LOCK_KEY_PREFIX %q %v: lock keys and the worker's own keys would be taken for each other; use the backend's prefix (default %q)",
+			s.LockPrefix, err, redislock.DefaultPrefix)
 	}
 
 	tz := env("TIMEZONE", "America/Santiago")

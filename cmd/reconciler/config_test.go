@@ -112,3 +112,38 @@ func TestUsageExitCodes(t *testing.T) {
 		t.Fatalf("version: exit %d, output %q", code, out.String())
 	}
 }
+
+// TestLockPrefixMayNotOverlapOwnKeys: a prefix that matches the reconciler's or asynq's keys
+// (or is matched by them) would make the lock scan take those keys for locks.
+func TestLockPrefixMayNotOverlapOwnKeys(t *testing.T) {
+	for _, prefix := range []string{"reconciler:", "reconciler:released:", "rec", "asynq:", "asynq:{restore}:", "a"} {
+		_, err := loadSettings(envOf(map[string]string{"LOCK_KEY_PREFIX": prefix}), true)
+		if err == nil || !strings.Contains(err.Error(), "LOCK_KEY_PREFIX") || !strings.Contains(err.Error(), `"spool_lock:"`) {
+			t.Errorf("LOCK_KEY_PREFIX=%q: err %v, want an error naming the variable and the fix", prefix, err)
+		}
+	}
+	for _, prefix := range []string{"spool_lock:", "lk:", "reconciler_lock:", "asynq_spool:"} {
+		if s, err := loadSettings(envOf(map[string]string{"LOCK_KEY_PREFIX": prefix}), true); err != nil || s.LockPrefix != prefix {
+			t.Errorf("LOCK_KEY_PREFIX=%q refused: %v", prefix, err)
+		}
+	}
+}
+
+// TestLongReleaseSettleKeepsItsTombstones: a RELEASE_SETTLE longer than the default tombstone
+// TTL gets tombstones that outlive settle + staleness instead of being silently cut short.
+func TestLongReleaseSettleKeepsItsTombstones(t *testing.T) {
+	s, err := loadSettings(envOf(map[string]string{"RELEASE_SETTLE": "20m", "RESTORE_MAX_STALENESS": "2m"}), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := newStore(nil, s).TombstoneTTL(); ttl < 22*time.Minute {
+		t.Fatalf("tombstone TTL %v with RELEASE_SETTLE 20m and RESTORE_MAX_STALENESS 2m: the window is cut short", ttl)
+	}
+	s, err = loadSettings(envOf(nil), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := newStore(nil, s).TombstoneTTL(); ttl != 10*time.Minute {
+		t.Fatalf("default tombstone TTL %v, want the 10 min default", ttl)
+	}
+}

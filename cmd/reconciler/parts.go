@@ -61,9 +61,13 @@ func redact(text, rawURL string) string {
 	return text
 }
 
-// newStore is the lock keyspace with the configured prefix and zone.
+// newStore is the lock keyspace with the configured prefix and zone, and tombstones that
+// outlive RELEASE_SETTLE (a fixed TTL would cut a long settle window short).
 func newStore(rdb redis.UniversalClient, s settings) *redislock.Store {
-	return redislock.New(rdb, redislock.Options{Prefix: s.LockPrefix, Location: s.Location})
+	return redislock.New(rdb, redislock.Options{
+		Prefix: s.LockPrefix, Location: s.Location,
+		TombstoneTTL: redislock.TombstoneTTLFor(s.Worker.ReleaseSettle, s.Worker.RestoreMaxStaleness),
+	})
 }
 
 // newSheet picks the transport: a CSV export or the Sheets API.

@@ -46,7 +46,9 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintln(stderr, "reconciler:", err)
 		return exitError
 	}
-	r := &jobs.Reconciler{Sheet: sheet, Locks: newStore(rdb, s), Rules: s.Worker.Rules}
+	// The store is also the shared clock (Redis TIME): reading it writes nothing.
+	store := newStore(rdb, s)
+	r := &jobs.Reconciler{Sheet: sheet, Locks: store, Clock: store, Rules: s.Worker.Rules}
 	ctx, cancel := context.WithTimeout(ctx, s.Worker.Tasks.ReconcileDeadline*3)
 	defer cancel()
 	plan, err := r.Plan(ctx, nil)

@@ -20,8 +20,12 @@ func PrintReport(w io.Writer, r *jobs.Report) {
 	}
 	if r.DeferredUntil != nil {
 		// Nothing was read: zero counts would read as "in sync".
-		fmt.Fprintf(w, "deferred: the Sheets read budget (SHEETS_MAX_READS_PER_MINUTE) was spent; nothing was read, one full reconcile is queued for %s\n",
-			r.DeferredUntil.Format(time.RFC3339))
+		what := "reconcile"
+		if r.DryRun {
+			what = "dry run (it stays dry)"
+		}
+		fmt.Fprintf(w, "deferred: the Sheets read budget (SHEETS_MAX_READS_PER_MINUTE) was spent; nothing was read, one full %s is queued for %s\n",
+			what, r.DeferredUntil.Format(time.RFC3339))
 		return
 	}
 	counts := r.Counts()

@@ -292,7 +292,9 @@ func TestDelayHonoursClient(t *testing.T) {
 func TestServeStale(t *testing.T) {
 	e := Start(t)
 	e.SetSheet("S", [][]any{{"h"}, {"old"}})
-	e.ServeStaleFor(300 * time.Millisecond)
+	const window = time.Second
+	start := time.Now()
+	e.ServeStaleFor(window)
 	e.SetSheet("S", [][]any{{"h"}, {"new"}})
 	svc := client(t, e)
 	read := func() any {
@@ -302,12 +304,19 @@ func TestServeStale(t *testing.T) {
 		}
 		return vr.Values[0][0]
 	}
-	if got := read(); got != "old" {
+	if got := read(); got != "old" && time.Since(start) < window {
 		t.Errorf("during the stale window: %v, want old", got)
 	}
-	time.Sleep(350 * time.Millisecond)
-	if got := read(); got != "new" {
-		t.Errorf("after the stale window: %v, want new", got)
+	// Poll until the new value is served: it must come, and not before the window ended.
+	deadline := time.Now().Add(10 * time.Second)
+	for read() != "new" {
+		if time.Now().After(deadline) {
+			t.Fatalf("still serving the old value %v after the %v window", time.Since(start), window)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if took := time.Since(start); took < window {
+		t.Errorf("the new value was served %v after ServeStaleFor(%v), inside the window", took, window)
 	}
 }
 
