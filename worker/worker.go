@@ -79,6 +79,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux := asynq.NewServeMux()
 	mux.Handle(jobs.TypeReconcile, w.reconciler)
 	mux.Handle(jobs.TypeRestore, w.restorer)
+	mux.HandleFunc(jobs.TypeRestoreBatch, w.restorer.ProcessBatch)
 	servers, err := startTaskServers(w.rdb, asynq.Config{
 		Concurrency:      w.cfg.Concurrency, // in all, split between the servers
 		Queues:           jobs.Queues,
