@@ -34,7 +34,9 @@ func (r *Restorer) ProcessBatch(ctx context.Context, task *asynq.Task) error {
 			RunID: p.RunID, // every outcome is counted against its run in the same step
 		}
 	}
+	began := time.Now()
 	outcomes, err := r.Locks.RestoreBatch(ctx, reqs)
+	took := time.Since(began)
 	if err != nil {
 		return fmt.Errorf("restore batch of %d spools of run %q: %w", len(reqs), p.RunID, err)
 	}
@@ -54,7 +56,8 @@ func (r *Restorer) ProcessBatch(ctx context.Context, task *asynq.Task) error {
 		}
 	}
 	r.log().Info("restore batch", "run_id", p.RunID, "trigger", p.Trigger, "locks", len(p.Spools),
-		"restored", res.Outcomes[OutcomeRestored], "not_restored", len(p.Spools)-res.Outcomes[OutcomeRestored])
+		"restored", res.Outcomes[OutcomeRestored], "not_restored", len(p.Spools)-res.Outcomes[OutcomeRestored],
+		"write_ms", float64(took.Microseconds())/1000)
 	if len(stale) > 0 && p.Trigger != TriggerStaleRestore {
 		r.askFreshLook(ctx, p.RunID, stale...)
 	}

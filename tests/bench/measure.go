@@ -222,8 +222,9 @@ func (b *sizeBench) recover() (recovery, error) {
 				res.Outcomes["restored"] += r.Restored
 				res.Outcomes["other"] += r.Locks - r.Restored
 			}
-			if first.IsZero() || r.Time.Before(first) {
-				first = r.Time
+			began := r.Time.Add(-time.Duration(r.WriteMS * float64(time.Millisecond)))
+			if first.IsZero() || began.Before(first) {
+				first = began
 			}
 			if r.Time.After(last) {
 				last = r.Time
