@@ -20,16 +20,11 @@ type BatchedSpool struct {
 	Row        int       `json:"row"`
 }
 
-// RestoreBatchResult is the result of lock:restore-batch: the outcome counts and every
-// spool's outcome, in the payload's order (asynqmon shows it).
+// RestoreBatchResult is the result of lock:restore-batch (asynqmon shows it): how many locks
+// had each outcome and every spool's outcome, as the spools of each outcome in the payload's
+// order (grouped, the result of a 500-spool batch stays a few kB).
 type RestoreBatchResult struct {
-	RunID    string                 `json:"run_id"`
-	Outcomes map[RestoreOutcome]int `json:"outcomes"`
-	Spools   []SpoolOutcome         `json:"spools"`
-}
-
-// SpoolOutcome is one spool's outcome in a batch result.
-type SpoolOutcome struct {
-	Tag     string         `json:"tag"`
-	Outcome RestoreOutcome `json:"outcome"`
+	RunID    string                      `json:"run_id"`
+	Outcomes map[RestoreOutcome]int      `json:"outcomes"`
+	Spools   map[RestoreOutcome][]string `json:"spools"`
 }

@@ -40,13 +40,13 @@ func (r *Restorer) ProcessBatch(ctx context.Context, task *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("restore batch of %d spools of run %q: %w", len(reqs), p.RunID, err)
 	}
-	res := RestoreBatchResult{RunID: p.RunID, Outcomes: map[RestoreOutcome]int{}, Spools: make([]SpoolOutcome, len(outcomes))}
+	res := RestoreBatchResult{RunID: p.RunID, Outcomes: map[RestoreOutcome]int{}, Spools: map[RestoreOutcome][]string{}}
 	var stale []string
 	for i, outcome := range outcomes {
 		s := p.Spools[i]
 		r.observer().RestoreFinished(outcome)
 		res.Outcomes[outcome]++
-		res.Spools[i] = SpoolOutcome{Tag: s.Tag, Outcome: outcome}
+		res.Spools[outcome] = append(res.Spools[outcome], s.Tag)
 		if outcome == OutcomeStaleSnapshot {
 			stale = append(stale, s.Tag)
 		}

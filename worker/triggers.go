@@ -48,6 +48,7 @@ func (w *Worker) TriggerTags(ctx context.Context, trigger string, tags ...string
 	if err != nil {
 		return err
 	}
+	w.kick() // the group's reconcile is queued after the grace period: be polling for it
 	if _, err := w.client.EnqueueContext(ctx, task); err != nil {
 		return fmt.Errorf("queue a %s reconcile of %v: %w", trigger, tags, err)
 	}

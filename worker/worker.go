@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -34,6 +35,8 @@ type Worker struct {
 
 	addrMu sync.Mutex
 	addr   net.Addr // where HTTP listens, once it does
+
+	servers atomic.Pointer[taskServers] // set once Run has started them
 }
 
 // Parts are what cmd/reconciler built from the configuration.
@@ -80,6 +83,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux.Handle(jobs.TypeReconcile, w.reconciler)
 	mux.Handle(jobs.TypeRestore, w.restorer)
 	mux.HandleFunc(jobs.TypeRestoreBatch, w.restorer.ProcessBatch)
+	mux.Use(w.kickOnTask)
 	servers, err := startTaskServers(w.rdb, asynq.Config{
 		Concurrency:      w.cfg.Concurrency, // in all, split between the servers
 		Queues:           jobs.Queues,
@@ -90,18 +94,19 @@ func (w *Worker) Run(ctx context.Context) error {
 		GroupAggregator:  asynq.GroupAggregatorFunc(w.aggregateTags),
 		GroupGracePeriod: time.Second,
 		GroupMaxDelay:    2 * time.Second,
-		// asynq sleeps 0.5-1.5 × this when its queues are empty before it looks again; the 1 s
-		// default added about a second to every recovery twice (the reconcile, then the first
-		// restore). An idle worker pays one dequeue script call per check.
-		TaskCheckInterval: taskCheckInterval,
+		// asynq sleeps 0.5-1.5 × this when its queues are empty before it looks again, and an
+		// idle worker pays one dequeue script call per queue per check: slow while idle, fast
+		// while boosted (servers.go).
+		TaskCheckInterval: idleTaskCheckInterval,
 		RetryDelayFunc:    retryDelay,
 		// Retries (a restore taken back from a dead worker) move to pending within a second,
 		// not the default five.
 		DelayedTaskCheckInterval: time.Second,
-	}, mux)
+	}, mux, boostConfig{TaskCheckInterval: boostTaskCheckInterval, Idle: boostIdle})
 	if err != nil {
 		return err
 	}
+	w.servers.Store(servers)
 
 	scheduler, err := w.startScheduler()
 	if err != nil {
@@ -149,7 +154,32 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-const taskCheckInterval = 100 * time.Millisecond
+// The task servers' polls (servers.go). Idle: one server looking about once a second. Boosted
+// (this process queued or runs a task in the last boostIdle): a second server looking every
+// few milliseconds, so a recovery's reconcile and restores start at once.
+const (
+	idleTaskCheckInterval  = time.Second
+	boostTaskCheckInterval = 20 * time.Millisecond
+	boostIdle              = 5 * time.Second
+)
+
+// kick starts or extends the boost: this process has work now or in a moment.
+func (w *Worker) kick() {
+	if s := w.servers.Load(); s != nil {
+		s.Kick()
+	}
+}
+
+// kickOnTask is the mux middleware that keeps the boost on while tasks run here: a reconcile
+// queues restores, and the boost picks them up at once.
+func (w *Worker) kickOnTask(next asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		w.kick()
+		err := next.ProcessTask(ctx, t)
+		w.kick()
+		return err
+	})
+}
 
 // retryDelay is asynq's default backoff, except for a task taken back from a worker that
 // died (its lease expired): that task did nothing wrong, and a restore waiting behind it
@@ -209,6 +239,7 @@ func (w *Worker) Enqueue(ctx context.Context, p jobs.ReconcilePayload, opts ...a
 	if err != nil {
 		return nil, err
 	}
+	w.kick()
 	return w.client.EnqueueContext(ctx, task)
 }
 

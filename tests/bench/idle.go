@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -17,11 +18,22 @@ type idle struct {
 	CoreShare float64            // worker CPU / wall
 }
 
-// idleCost waits until the queues are empty and the last task has settled, then measures the
-// worker doing nothing for d.
+// idleCost waits until the queues are empty and the worker runs only its always-on task
+// server (the fast one it starts while it has work stops a few seconds after the last task),
+// then measures the worker doing nothing for d.
 func (b *sizeBench) idleCost(d time.Duration) idle {
 	b.waitIdle()
-	time.Sleep(2 * time.Second) // completions, the heartbeat after the last task
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		n, err := b.rdb.ZCard(ctx, "asynq:servers").Result()
+		cancel()
+		if err == nil && n <= 1 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // the stopped server's last writes
 	c0, cpu0, t0 := b.commandStats(), cpuTime(b.w.pid()), time.Now()
 	time.Sleep(d)
 	cmds, cpu, wall := diff(c0, b.commandStats()), cpuTime(b.w.pid())-cpu0, time.Since(t0)
