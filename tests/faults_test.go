@@ -602,7 +602,7 @@ func TestKillWorkerMidRestores(t *testing.T) {
 	}
 	asleep := make(chan error, 1)
 	go func() { _, err := rds.Do("DEBUG", "SLEEP", "3"); asleep <- err }()
-	second := startWorker(t, env) // its first commands wait for Redis to wake
+	second := startWorker(t, env)      // its first commands wait for Redis to wake
 	time.Sleep(500 * time.Millisecond) // inside the 3 s sleep: the first worker's batches are in flight
 	first.Signal(syscall.SIGKILL)
 	first.Wait(10 * time.Second)
