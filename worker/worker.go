@@ -123,9 +123,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	var bg sync.WaitGroup
-	bg.Add(2)
+	bg.Add(3)
 	go func() { defer bg.Done(); w.bootReconcile(ctx) }()
 	go func() { defer bg.Done(); w.restart.run(ctx) }()
+	go func() { defer bg.Done(); w.watchDrops(ctx) }()
 	if w.events != nil {
 		bg.Add(1)
 		go func() { defer bg.Done(); w.runEvents(ctx, w.events) }()
