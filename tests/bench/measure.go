@@ -220,7 +220,9 @@ func (b *sizeBench) recover() (recovery, error) {
 				res.Outcomes[r.Outcome]++
 			} else {
 				res.Outcomes["restored"] += r.Restored
-				res.Outcomes["other"] += r.Locks - r.Restored
+				if n := r.Locks - r.Restored; n > 0 {
+					res.Outcomes["not restored (see the per-spool lines)"] += n
+				}
 			}
 			began := r.Time.Add(-time.Duration(r.WriteMS * float64(time.Millisecond)))
 			if first.IsZero() || began.Before(first) {
