@@ -117,3 +117,32 @@ func TestRestoreBatchTaskID(t *testing.T) {
 		t.Fatalf("TaskID not stable: %q then %q", a, again)
 	}
 }
+
+// A restore that fails for good counts its locks as failed against its run: one for a
+// lock:restore, every spool for a batch (its one script call wrote none of them).
+func TestRestoresOfCountsLocks(t *testing.T) {
+	now := time.Now()
+	rep := &Report{RunID: "run-9", SnapshotAt: now}
+	single, err := DefaultTasks.Restore(restorePayload(candidates(1, now)[0], rep), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spools := make([]BatchedSpool, 40)
+	batch, err := DefaultTasks.RestoreBatch(RestoreBatchPayload{RunID: "run-9", Spools: spools}, []string{"restore:x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reconcile, err := DefaultTasks.Reconcile(ReconcilePayload{Trigger: TriggerManual})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		task  *asynq.Task
+		run   string
+		locks int
+	}{{single, "run-9", 1}, {batch, "run-9", 40}, {reconcile, "", 0}} {
+		if run, locks := restoresOf(c.task); run != c.run || locks != c.locks {
+			t.Errorf("%s: run %q, %d locks; want %q, %d", c.task.Type(), run, locks, c.run, c.locks)
+		}
+	}
+}
