@@ -94,3 +94,22 @@ func TestEnqueueWaitCountsBatchedLocks(t *testing.T) {
 		}
 	}
 }
+
+// pendingRestoreLocks is the number of locks the restore queue's pending tasks carry: one per
+// lock:restore, one per spool of a lock:restore-batch.
+func pendingRestoreLocks(t *testing.T, rds *redisserver.Server) int {
+	t.Helper()
+	n := 0
+	for _, id := range strings.Split(rds.MustDo("LRANGE", "asynq:{restore}:pending", "0", "-1"), "\n") {
+		if id == "" {
+			continue
+		}
+		msg := rds.MustDo("HGET", "asynq:{restore}:t:"+id, "msg")
+		if strings.Contains(msg, "lock:restore-batch") {
+			n += strings.Count(msg, `"tag":`)
+		} else {
+			n++
+		}
+	}
+	return n
+}
