@@ -1,8 +1,10 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -32,6 +34,8 @@ type taskServers struct {
 	boost     asynq.Config // Concurrency 0: no boost
 	boostIdle time.Duration
 
+	running atomic.Int64 // tasks in flight in this process: the boost is not stopped under them
+
 	mu       sync.Mutex
 	always   *asynq.Server
 	fast     *asynq.Server // nil when not boosted
@@ -51,12 +55,13 @@ type boostConfig struct {
 // cfg.TaskCheckInterval its slow poll) and arms the boost.
 func startTaskServers(rdb redis.UniversalClient, cfg asynq.Config, handler asynq.Handler, boost boostConfig) (*taskServers, error) {
 	total := max(cfg.Concurrency, 1)
-	s := &taskServers{rdb: rdb, handler: handler, main: cfg, boost: cfg, boostIdle: boost.Idle, done: make(chan struct{})}
+	s := &taskServers{main: cfg, boost: cfg, rdb: rdb, boostIdle: boost.Idle, done: make(chan struct{})}
+	s.handler = s.track(handler)
 	s.main.Concurrency = (total + 1) / 2
 	s.boost.Concurrency = total - s.main.Concurrency
 	s.boost.TaskCheckInterval = boost.TaskCheckInterval
 	s.always = asynq.NewServerFromRedisClient(rdb, s.main)
-	if err := s.always.Start(handler); err != nil {
+	if err := s.always.Start(s.handler); err != nil {
 		return nil, fmt.Errorf("start the task server: %w", err)
 	}
 	go s.reap()
@@ -86,6 +91,21 @@ func (s *taskServers) Kick() {
 	s.fast = srv
 }
 
+// track wraps the handler: a task running here keeps the boost on (a reconcile queues restores,
+// and the fast server picks them up at once), and the boost is not stopped while any task runs
+// (stopping a server hands back tasks that outlive its ShutdownTimeout).
+func (s *taskServers) track(next asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		s.running.Add(1)
+		s.Kick()
+		defer func() {
+			s.running.Add(-1)
+			s.Kick()
+		}()
+		return next.ProcessTask(ctx, t)
+	})
+}
+
 // boosted reports whether the fast server runs.
 func (s *taskServers) boosted() bool {
 	s.mu.Lock()
@@ -93,8 +113,7 @@ func (s *taskServers) boosted() bool {
 	return s.fast != nil
 }
 
-// reap stops the fast server once boostIdle has passed since the last kick. Its in-flight
-// tasks finish first (asynq's shutdown), so a boost ending never cuts a task short.
+// reap stops the fast server once no task runs and boostIdle has passed since the last kick.
 func (s *taskServers) reap() {
 	t := time.NewTicker(max(s.boostIdle/5, 10*time.Millisecond))
 	defer t.Stop()
@@ -105,7 +124,7 @@ func (s *taskServers) reap() {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		if srv := s.fast; srv != nil && time.Since(s.lastKick) >= s.boostIdle {
+		if srv := s.fast; srv != nil && s.running.Load() == 0 && time.Since(s.lastKick) >= s.boostIdle {
 			s.fast = nil
 			s.stopping.Add(1)
 			go func() { defer s.stopping.Done(); srv.Shutdown() }()

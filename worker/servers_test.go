@@ -103,43 +103,48 @@ func TestTaskServersSplitConcurrencyWhileBoosted(t *testing.T) {
 	}
 }
 
-// A boost ending lets the fast server's task finish: it is not handed back or cut short.
-func TestTaskServersBoostEndsWithoutCuttingATask(t *testing.T) {
+// The boost does not end while a task runs in the process (stopping the fast server would hand
+// back a task that outlives its ShutdownTimeout); it ends once the task is done and the idle
+// window has passed, and the task completes once.
+func TestTaskServersBoostOutlivesRunningTasks(t *testing.T) {
 	rds := redisserver.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: rds.Addr(), PoolSize: 30})
 	t.Cleanup(func() { _ = rdb.Close() })
 	client := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	h := &blockingHandler{release: make(chan struct{})}
-	// The always-on server sleeps 1.5-4.5 s after its first (empty) look: only the fast one
-	// takes the task.
 	servers, err := startTaskServers(rdb, asynq.Config{
 		Concurrency: 2, Queues: map[string]int{"q": 1}, LogLevel: asynq.FatalLevel,
-		TaskCheckInterval: 3 * time.Second, ShutdownTimeout: 10 * time.Second,
+		TaskCheckInterval: 50 * time.Millisecond, ShutdownTimeout: 100 * time.Millisecond,
 	}, h, testBoost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(servers.Shutdown)
-	// Let the always-on server's first (empty) look pass, so it sleeps.
-	time.Sleep(200 * time.Millisecond)
-	servers.Kick()
 	if _, err := client.Enqueue(asynq.NewTask("t", nil), asynq.Queue("q"), asynq.TaskID("held"), asynq.Retention(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if !redisserver.WaitFor(context.Background(), 5*time.Second, func() bool { return h.running.Load() == 1 }) {
-		t.Fatal("the boosted server did not take the task")
+		t.Fatal("the task did not start")
 	}
-	if !redisserver.WaitFor(context.Background(), 5*time.Second, func() bool { return !servers.boosted() }) {
-		t.Fatal("the boost did not end")
+	if !servers.boosted() {
+		t.Fatal("a running task did not start the boost")
+	}
+	// Ten idle windows (300 ms each) with the task still running: the boost stays on.
+	deadline := time.Now().Add(10 * testBoost.Idle)
+	for time.Now().Before(deadline) {
+		if !servers.boosted() {
+			t.Fatal("the boost ended while a task was running")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	close(h.release)
-	if !redisserver.WaitFor(context.Background(), 5*time.Second, func() bool {
-		info, err := insp.GetTaskInfo("q", "held")
-		return err == nil && info.State == asynq.TaskStateCompleted
-	}) {
-		info, err := insp.GetTaskInfo("q", "held")
-		t.Fatalf("task after the boost ended: %+v, %v; want completed", info, err)
+	if !redisserver.WaitFor(context.Background(), 5*time.Second, func() bool { return !servers.boosted() }) {
+		t.Fatal("the boost did not end after the task finished")
+	}
+	info, err := insp.GetTaskInfo("q", "held")
+	if err != nil || info.State != asynq.TaskStateCompleted || info.Retried != 0 {
+		t.Fatalf("task after the boost ended: %+v, %v; want completed, never retried", info, err)
 	}
 }
 

@@ -83,7 +83,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux.Handle(jobs.TypeReconcile, w.reconciler)
 	mux.Handle(jobs.TypeRestore, w.restorer)
 	mux.HandleFunc(jobs.TypeRestoreBatch, w.restorer.ProcessBatch)
-	mux.Use(w.kickOnTask)
 	servers, err := startTaskServers(w.rdb, asynq.Config{
 		Concurrency:      w.cfg.Concurrency, // in all, split between the servers
 		Queues:           jobs.Queues,
@@ -156,8 +155,8 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // The task servers' polls (servers.go). Idle: one server looking about once a second. Boosted
-// (this process queued or runs a task in the last boostIdle): a second server looking every
-// few milliseconds, so a recovery's reconcile and restores start at once.
+// (this process runs a task, or queued or ran one in the last boostIdle): a second server
+// looking every few milliseconds, so a recovery's reconcile and restores start at once.
 const (
 	idleTaskCheckInterval  = time.Second
 	boostTaskCheckInterval = 20 * time.Millisecond
@@ -169,17 +168,6 @@ func (w *Worker) kick() {
 	if s := w.servers.Load(); s != nil {
 		s.Kick()
 	}
-}
-
-// kickOnTask is the mux middleware that keeps the boost on while tasks run here: a reconcile
-// queues restores, and the boost picks them up at once.
-func (w *Worker) kickOnTask(next asynq.Handler) asynq.Handler {
-	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-		w.kick()
-		err := next.ProcessTask(ctx, t)
-		w.kick()
-		return err
-	})
 }
 
 // retryDelay is asynq's default backoff, except for a task taken back from a worker that
