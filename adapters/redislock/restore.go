@@ -60,6 +60,9 @@ func (s *Store) RestoreBatch(ctx context.Context, reqs []jobs.RestoreRequest) ([
 	if err := validateBatch(reqs); err != nil {
 		return nil, fmt.Errorf("redislock: restore %s: %w", batchName(reqs), err)
 	}
+	// The layout restore.lua reads: six shared arguments, then per lock two keys (lock,
+	// tombstone) and four arguments (value, worker prefix, occupied-at, snapshot); the tally key
+	// last.
 	first := reqs[0]
 	keys := make([]string, 0, 2*len(reqs)+1)
 	args := make([]any, 0, 6+4*len(reqs))

@@ -67,18 +67,21 @@ local function decide(lock_key, tomb_key, value, prefix, occupied, snapshot)
   return 'restored'
 end
 
-local n = math.floor(#KEYS / 2)
+-- The layout of the keys and arguments of one lock (restore.go builds the same).
+local KEYS_PER_LOCK, ARGS_PER_LOCK, FIRST_LOCK_ARG = 2, 4, 7
+local n = math.floor(#KEYS / KEYS_PER_LOCK)
 local outcomes = {}
 local counts = {}
 for i = 1, n do
-  local a = 7 + 4 * (i - 1)
-  local outcome = decide(KEYS[2 * i - 1], KEYS[2 * i], ARGV[a], ARGV[a + 1],
+  local k = KEYS_PER_LOCK * (i - 1)
+  local a = FIRST_LOCK_ARG + ARGS_PER_LOCK * (i - 1)
+  local outcome = decide(KEYS[k + 1], KEYS[k + 2], ARGV[a], ARGV[a + 1],
     tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
   outcomes[i] = outcome
   counts[outcome] = (counts[outcome] or 0) + 1
 end
 
-local tally = KEYS[2 * n + 1]
+local tally = KEYS[KEYS_PER_LOCK * n + 1]
 if tally then
   -- pcall: a tally key someone broke (another type, a field that is not a number) must not turn
   -- decisions already written into an error; the count is lost, the locks are right.
