@@ -74,6 +74,14 @@ func (l *fakeLocks) Restore(_ context.Context, req RestoreRequest) (RestoreOutco
 	return l.outcome, nil
 }
 
+func (l *fakeLocks) RestoreBatch(ctx context.Context, reqs []RestoreRequest) ([]RestoreOutcome, error) {
+	out := make([]RestoreOutcome, len(reqs))
+	for i, req := range reqs {
+		out[i], _ = l.Restore(ctx, req)
+	}
+	return out, nil
+}
+
 func (l *fakeLocks) DeleteIfValue(context.Context, string, string) (bool, error) { return false, nil }
 
 // fakeRuns keeps the last saved report.

@@ -31,6 +31,9 @@ type LockStore interface {
 	AllLocks(ctx context.Context) (map[string]Lock, error)
 	// Restore runs the atomic decide-and-write step.
 	Restore(ctx context.Context, req RestoreRequest) (RestoreOutcome, error)
+	// RestoreBatch runs the same step for each request in one atomic call per lock, all in
+	// one round trip; outcomes in the requests' order. Requests share Now, the rules and RunID.
+	RestoreBatch(ctx context.Context, reqs []RestoreRequest) ([]RestoreOutcome, error)
 	// DeleteIfValue deletes the lock of tag only while it still holds value (compare-and-delete).
 	DeleteIfValue(ctx context.Context, tag, value string) (bool, error)
 }

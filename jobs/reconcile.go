@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -191,46 +190,49 @@ func (r *Reconciler) deferIfOverBudget(ctx context.Context, runID string, p Reco
 	return rep, nil
 }
 
-// enqueueRestores pushes one restore per missing lock, several at a time. Tasks already
-// queued stay queued when the deadline cuts the run short; the retry queues the rest.
+// enqueueRestores pushes the restores, several at a time: one task per missing lock when a run
+// has at most MaxSingleRestores, batches of RestoreBatchSize otherwise (restoreUnits). Tasks
+// already queued stay queued when the deadline cuts the run short; the retry queues the rest.
+// Enqueued and AlreadyQueued count locks, not tasks.
 func (r *Reconciler) enqueueRestores(ctx context.Context, restores []Classified, rep *Report) error {
+	units := r.restoreUnits(restores, rep)
 	workers := r.EnqueueWorkers
 	if workers <= 0 {
 		workers = 8
 	}
-	work := make(chan Classified)
+	work := make(chan restoreUnit)
 	var (
 		mu       sync.Mutex
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	for range min(workers, len(restores)) {
+	for range min(workers, len(units)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for c := range work {
-				res, err := r.enqueueOne(ctx, c, rep)
+			for u := range work {
+				res, err := u.enqueue(ctx)
 				mu.Lock()
 				switch {
 				case err != nil && firstErr == nil:
 					firstErr = err
 				case err == nil && res == enqueued:
-					rep.Enqueued++
+					rep.Enqueued += u.locks
 				case err == nil:
-					rep.AlreadyQueued++
+					rep.AlreadyQueued += u.locks
 				}
 				mu.Unlock()
 			}
 		}()
 	}
-	for _, c := range restores {
+	for _, u := range units {
 		mu.Lock()
 		failed := firstErr != nil
 		mu.Unlock()
 		if failed || ctx.Err() != nil {
 			break
 		}
-		work <- c
+		work <- u
 	}
 	close(work)
 	wg.Wait()
@@ -241,11 +243,7 @@ func (r *Reconciler) enqueueRestores(ctx context.Context, restores []Classified,
 }
 
 func (r *Reconciler) enqueueOne(ctx context.Context, c Classified, rep *Report) (enqueueResult, error) {
-	p := RestorePayload{
-		Tag: c.Tag, Holder: strings.TrimSpace(c.Holder), WorkerID: c.WorkerID,
-		OccupiedAt: c.OccupiedAt, SnapshotAt: rep.SnapshotAt, Row: c.Number,
-		RunID: rep.RunID, Trigger: rep.Trigger,
-	}
+	p := restorePayload(c, rep)
 	task, err := r.Tasks.Restore(p, c.Warning == WarnMissingDate)
 	if err != nil {
 		return 0, err

@@ -44,14 +44,9 @@ func (r *Restorer) ProcessTask(ctx context.Context, task *asynq.Task) error {
 		return fmt.Errorf("restore lock of %q: %w", p.Tag, err)
 	}
 	r.observer().RestoreFinished(outcome)
-	level := slog.LevelInfo
-	if outcome == OutcomeHolderMismatch {
-		level = slog.LevelWarn
-	}
-	r.log().Log(ctx, level, "restore", "tag", p.Tag, "outcome", string(outcome), "holder", p.Holder,
-		"row", p.Row, "run_id", p.RunID, "trigger", p.Trigger)
-	if outcome == OutcomeStaleSnapshot {
-		r.lookAgain(ctx, p)
+	r.logSpool(ctx, p, outcome)
+	if outcome == OutcomeStaleSnapshot && p.Trigger != TriggerStaleRestore {
+		r.askFreshLook(ctx, p.RunID, p.Tag)
 	}
 	if body, err := json.Marshal(RestoreResult{Tag: p.Tag, Outcome: outcome, RunID: p.RunID}); err == nil {
 		if w := task.ResultWriter(); w != nil {
@@ -61,40 +56,38 @@ func (r *Restorer) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	return nil
 }
 
-// lookAgain asks for a reconcile of a spool whose restore was refused as stale: the sheet may
-// still say it is taken, and only a fresh snapshot can tell. Once only: a restore that was
-// itself planned by such a look does not ask again, or a sheet slower than
-// RESTORE_MAX_STALENESS would have every run ask for the next one.
-func (r *Restorer) lookAgain(ctx context.Context, p RestorePayload) {
-	if r.Retrigger == nil {
-		return
-	}
-	if p.Trigger == TriggerStaleRestore {
-		r.log().Warn("restore stale again after a fresh look; the next reconcile will retry it (is RESTORE_MAX_STALENESS shorter than a sheet read plus the restore queue?)",
-			"tag", p.Tag, "run_id", p.RunID, "snapshot_at", p.SnapshotAt.Format(time.RFC3339))
-		return
-	}
-	if err := r.Retrigger.TriggerTags(ctx, TriggerStaleRestore, p.Tag); err != nil {
-		r.log().Warn("ask for a fresh look at a stale restore", "tag", p.Tag, "run_id", p.RunID, "err", err)
-	}
-}
-
 // HandleError is the server's asynq.ErrorHandler: when a restore has used up its retries it
 // is counted as failed against its run, so `enqueue --wait` ends instead of waiting forever.
 func (r *Restorer) HandleError(ctx context.Context, task *asynq.Task, err error) {
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	r.log().Error("task failed", "type", task.Type(), "retried", retried, "max_retry", maxRetry, "err", err)
-	if task.Type() != TypeRestore || retried < maxRetry {
+	if retried < maxRetry {
 		return
 	}
-	p, derr := DecodeRestorePayload(task.Payload())
-	if derr != nil || p.RunID == "" {
+	runID, locks := restoresOf(task)
+	if runID == "" || locks == 0 {
 		return
 	}
-	if err := r.Runs.AddTally(context.WithoutCancel(ctx), p.RunID, TallyFailed, 1); err != nil {
-		r.log().Warn("count failed restore", "tag", p.Tag, "run_id", p.RunID, "err", err)
+	if err := r.Runs.AddTally(context.WithoutCancel(ctx), runID, TallyFailed, int64(locks)); err != nil {
+		r.log().Warn("count failed restores", "type", task.Type(), "locks", locks, "run_id", runID, "err", err)
 	}
+}
+
+// restoresOf is the run and number of locks of a restore task (0 for another task): a batch
+// that failed for good failed all its locks, since its one script call decides all or none.
+func restoresOf(task *asynq.Task) (runID string, locks int) {
+	switch task.Type() {
+	case TypeRestore:
+		if p, err := DecodeRestorePayload(task.Payload()); err == nil {
+			return p.RunID, 1
+		}
+	case TypeRestoreBatch:
+		if p, err := DecodeRestoreBatchPayload(task.Payload()); err == nil {
+			return p.RunID, len(p.Spools)
+		}
+	}
+	return "", 0
 }
 
 func (r *Restorer) log() *slog.Logger {

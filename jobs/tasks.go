@@ -15,6 +15,17 @@ import (
 const (
 	TypeReconcile = "reconcile:run"
 	TypeRestore   = "lock:restore"
+	// TypeRestoreBatch restores many spools of one run in one task (a run that found more than
+	// MaxSingleRestores locks missing: Redis came back empty).
+	TypeRestoreBatch = "lock:restore-batch"
+)
+
+// MaxSingleRestores is the most missing locks a run queues as one lock:restore task each
+// (asynqmon shows each spool); a run with more queues lock:restore-batch tasks of at most
+// RestoreBatchSize spools, one script call each.
+const (
+	MaxSingleRestores = 32
+	RestoreBatchSize  = 500
 )
 
 // Queues. Restores get more weight so a large recovery is not starved by reconciles.
@@ -121,6 +132,31 @@ func (t Tasks) Restore(p RestorePayload, missingDate bool) (*asynq.Task, error) 
 	), nil
 }
 
+// RestoreBatch builds the lock:restore-batch task for some spools of one run. Its TaskID is
+// the run id plus a hash of the spools' restore ids (ids[i] is RestoreTaskID of
+// p.Spools[i]): the same run queueing the same batch again (its retry) finds it queued, and a
+// later run is never blocked by a batch still held by a dead worker.
+func (t Tasks) RestoreBatch(p RestoreBatchPayload, ids []string) (*asynq.Task, error) {
+	body, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode restore batch of run %q: %w", p.RunID, err)
+	}
+	return asynq.NewTask(TypeRestoreBatch, body,
+		asynq.Queue(QueueRestore), asynq.TaskID(RestoreBatchTaskID(p.RunID, ids)),
+		asynq.Timeout(wholeSeconds(t.restoreDeadline())), asynq.Retention(ResultRetention), asynq.MaxRetry(3),
+	), nil
+}
+
+// RestoreBatchTaskID is the run id plus a hash of the batch's restore ids, in order.
+func RestoreBatchTaskID(runID string, ids []string) string {
+	h := sha256.New()
+	for _, id := range ids {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+	}
+	return "restore-batch:" + runID + ":" + hex.EncodeToString(h.Sum(nil)[:12])
+}
+
 func (t Tasks) reconcileDeadline() time.Duration {
 	if t.ReconcileDeadline > 0 {
 		return t.ReconcileDeadline
@@ -185,6 +221,15 @@ func DecodeRestorePayload(b []byte) (RestorePayload, error) {
 	var p RestorePayload
 	if err := json.Unmarshal(b, &p); err != nil {
 		return p, fmt.Errorf("decode restore payload: %w", err)
+	}
+	return p, nil
+}
+
+// DecodeRestoreBatchPayload reads a lock:restore-batch payload.
+func DecodeRestoreBatchPayload(b []byte) (RestoreBatchPayload, error) {
+	var p RestoreBatchPayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("decode restore batch payload: %w", err)
 	}
 	return p, nil
 }

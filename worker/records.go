@@ -37,12 +37,20 @@ type TaskHashes interface {
 	DeleteLeftoverTask(ctx context.Context, queue, id string) (bool, error)
 }
 
+// DropWatch is a key nobody writes: a connection blocked on it fails at once when Redis goes
+// away (see watchDrops).
+type DropWatch interface {
+	// WaitOnDropWatch blocks up to d; nil when it timed out, an error when the connection failed.
+	WaitOnDropWatch(ctx context.Context, d time.Duration) error
+}
+
 // Records is every record above; the lock store implements it.
 type Records interface {
 	PendingMarks
 	RestartRecords
 	SheetsReads
 	TaskHashes
+	DropWatch
 }
 
 // readBudget is SHEETS_MAX_READS_PER_MINUTE across every replica (jobs.ReadBudget).

@@ -24,6 +24,8 @@ type Triggers struct {
 	// quiet says Redis is known to be down (or just came back): a failed enqueue is expected
 	// then, and the outage has its own log line.
 	quiet func() bool
+	// kickServers, when set, tells this process's task servers that work is coming (servers.go).
+	kickServers func()
 }
 
 var (
@@ -40,6 +42,7 @@ func (t *Triggers) Enqueue(ctx context.Context, p jobs.ReconcilePayload, opts ..
 	if err != nil {
 		return nil, err
 	}
+	t.kick()
 	return t.client.EnqueueContext(ctx, task)
 }
 
@@ -98,6 +101,7 @@ func (t *Triggers) TriggerTags(ctx context.Context, trigger string, tags ...stri
 	if err != nil {
 		return err
 	}
+	t.kick() // the group's reconcile is queued after the grace period: be polling for it
 	if _, err := t.client.EnqueueContext(ctx, task); err != nil {
 		return fmt.Errorf("queue a %s reconcile of %v: %w", trigger, tags, err)
 	}
@@ -169,5 +173,11 @@ func (t *Triggers) retry(ctx context.Context, what string, f func() error) {
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 2*time.Second)
+	}
+}
+
+func (t *Triggers) kick() {
+	if t.kickServers != nil {
+		t.kickServers()
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -36,6 +37,8 @@ type Worker struct {
 
 	addrMu sync.Mutex
 	addr   net.Addr // where HTTP listens, once it does
+
+	servers atomic.Pointer[taskServers] // set once Run has started them
 }
 
 // Parts are what cmd/reconciler built from the configuration.
@@ -58,7 +61,7 @@ func New(cfg Config, log *slog.Logger, p Parts) *Worker {
 	w.inspector = asynq.NewInspectorFromRedisClient(rdb)
 	w.restart = newRestartWatcher(w, store)
 	w.outage = newOutage(log, w.restart.redisBack)
-	w.triggers = &Triggers{log: log, tasks: cfg.Tasks, client: w.client, marks: store, quiet: w.outage.Quiet}
+	w.triggers = &Triggers{log: log, tasks: cfg.Tasks, client: w.client, marks: store, quiet: w.outage.Quiet, kickServers: w.kick}
 	rdb.AddHook(redisHook{o: w.outage, kick: w.restart.Kick})
 	w.reconciler = &jobs.Reconciler{
 		Sheet: sheet, Locks: store, Runs: store, Queue: queue{w.client, w.inspector, store},
@@ -92,6 +95,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux := asynq.NewServeMux()
 	mux.Handle(jobs.TypeReconcile, w.reconciler)
 	mux.Handle(jobs.TypeRestore, w.restorer)
+	mux.HandleFunc(jobs.TypeRestoreBatch, w.restorer.ProcessBatch)
 	servers, err := startTaskServers(w.rdb, asynq.Config{
 		Concurrency:      w.cfg.Concurrency, // in all, split between the servers
 		Queues:           jobs.Queues,
@@ -102,18 +106,19 @@ func (w *Worker) Run(ctx context.Context) error {
 		GroupAggregator:  asynq.GroupAggregatorFunc(w.triggers.Aggregate),
 		GroupGracePeriod: time.Second,
 		GroupMaxDelay:    2 * time.Second,
-		// asynq sleeps 0.5-1.5 × this when its queues are empty before it looks again; the 1 s
-		// default added about a second to every recovery twice (the reconcile, then the first
-		// restore). An idle worker pays one dequeue script call per check.
-		TaskCheckInterval: taskCheckInterval,
+		// asynq sleeps 0.5-1.5 × this when its queues are empty before it looks again, and an
+		// idle worker pays one dequeue script call per queue per check: slow while idle, fast
+		// while boosted (servers.go).
+		TaskCheckInterval: idleTaskCheckInterval,
 		RetryDelayFunc:    retryDelay,
 		// Retries (a restore taken back from a dead worker) move to pending within a second,
 		// not the default five.
 		DelayedTaskCheckInterval: time.Second,
-	}, mux)
+	}, mux, boostConfig{TaskCheckInterval: boostTaskCheckInterval, Idle: boostIdle})
 	if err != nil {
 		return err
 	}
+	w.servers.Store(servers)
 
 	scheduler, err := w.startScheduler()
 	if err != nil {
@@ -130,9 +135,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	var bg sync.WaitGroup
-	bg.Add(2)
+	bg.Add(3)
 	go func() { defer bg.Done(); w.triggers.Boot(ctx) }()
 	go func() { defer bg.Done(); w.restart.run(ctx) }()
+	go func() { defer bg.Done(); w.watchDrops(ctx) }()
 	if w.events != nil {
 		bg.Add(1)
 		go func() { defer bg.Done(); w.runEvents(ctx, w.events) }()
@@ -161,7 +167,21 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-const taskCheckInterval = 100 * time.Millisecond
+// The task servers' polls (servers.go). Idle: one server looking about once a second. Boosted
+// (this process runs a task, or queued or ran one in the last boostIdle): a second server
+// looking every few milliseconds, so a recovery's reconcile and restores start at once.
+const (
+	idleTaskCheckInterval  = time.Second
+	boostTaskCheckInterval = 20 * time.Millisecond
+	boostIdle              = 5 * time.Second
+)
+
+// kick starts or extends the boost: this process has work now or in a moment.
+func (w *Worker) kick() {
+	if s := w.servers.Load(); s != nil {
+		s.Kick()
+	}
+}
 
 // retryDelay is asynq's default backoff, except for a task taken back from a worker that
 // died (its lease expired): that task did nothing wrong, and a restore waiting behind it

@@ -18,7 +18,7 @@ type env struct {
 	store  *Store
 }
 
-func newEnv(t *testing.T, opts Options) *env {
+func newEnv(t testing.TB, opts Options) *env {
 	t.Helper()
 	srv := redisserver.Start(t)
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 120})

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -21,9 +22,9 @@ var restoreSource string
 // falls back to EVAL when the server has not cached the script (after a restart, say).
 var restoreScript = redis.NewScript(restoreSource)
 
-// Restore runs the atomic decide-and-write step for one lock (docs/design.md, "Restoring a lock").
-// Now is Redis's TIME inside the script, never the caller's clock (see Store.Now). In order, the
-// script answers:
+// Restore runs the atomic decide-and-write step for one lock (docs/design.md, "Restoring a
+// lock"): a batch of one. Now is Redis's TIME inside the script, never the caller's clock (see
+// Store.Now). In order, the script answers:
 //  1. already_locked when the lock key exists and its value starts with "{WorkerID}:";
 //     holder_mismatch when it exists with anything else (another value, another type).
 //     An existing key is never modified, not even its TTL.
@@ -31,7 +32,7 @@ var restoreScript = redis.NewScript(restoreSource)
 //  3. stale_snapshot when Now − SnapshotAt > Staleness.
 //  4. recently_released when a tombstone holds T and SnapshotAt < T + Settle. A tombstone
 //     that is not a number counts as a release happening now: the restore is refused and the
-//     tombstone rewritten to now (with the store's tombstone TTL), so it cannot block forever.
+//     tombstone rewritten to now (with the normal tombstone TTL), so it cannot block forever.
 //  5. restored otherwise: SET NX of a new value (fresh uuid4, OccupiedAt in the store's zone),
 //     without TTL.
 //
@@ -40,40 +41,97 @@ var restoreScript = redis.NewScript(restoreSource)
 // second call failed. A tally key that is not a hash of numbers loses the count, never the
 // restore.
 func (s *Store) Restore(ctx context.Context, req jobs.RestoreRequest) (jobs.RestoreOutcome, error) {
-	if err := validateRestore(req); err != nil {
-		return "", fmt.Errorf("redislock: restore %q: %w", req.Tag, err)
-	}
-	id, err := uuid.NewRandom()
+	out, err := s.RestoreBatch(ctx, []jobs.RestoreRequest{req})
 	if err != nil {
-		return "", fmt.Errorf("redislock: restore %q: new uuid: %w", req.Tag, err)
+		return "", err
 	}
-	value := FormatValue(req.WorkerID, id, req.OccupiedAt, s.loc)
-	keys := []string{s.Key(req.Tag), TombstoneKey(req.Tag)}
-	args := []any{
-		value,
-		strconv.Itoa(req.WorkerID) + ":",
-		req.OccupiedAt.UnixMilli(),
-		req.MaxAge.Milliseconds(),
-		req.SnapshotAt.UnixMilli(),
-		req.Staleness.Milliseconds(),
-		req.Settle.Milliseconds(),
-		s.tombTTL.Milliseconds(),
+	return out[0], nil
+}
+
+// MaxRestoreBatch bounds the locks of one RestoreBatch call: the script holds Redis for the
+// whole batch (a few µs per lock), so a batch must stay short next to the backend's commands.
+const MaxRestoreBatch = 1000
+
+// RestoreBatch runs Restore's decision for each request in one script call: each lock is
+// decided on its own, with Restore's checks in Restore's order, atomically (a script runs
+// alone), and never overwritten. The outcomes come back in the requests' order. Requests of
+// one batch share MaxAge, Staleness, Settle and RunID (one run's restores); each has its
+// own tag, worker, occupation and snapshot time.
+func (s *Store) RestoreBatch(ctx context.Context, reqs []jobs.RestoreRequest) ([]jobs.RestoreOutcome, error) {
+	if err := validateBatch(reqs); err != nil {
+		return nil, fmt.Errorf("redislock: restore %s: %w", batchName(reqs), err)
 	}
-	if req.RunID != "" {
-		keys = append(keys, TallyKey(req.RunID))
-		args = append(args, TallyTTL.Milliseconds())
+	// The layout restore.lua reads: five shared arguments, then per lock two keys (lock,
+	// tombstone) and four arguments (value, worker prefix, occupied-at, snapshot); the tally key
+	// last.
+	first := reqs[0]
+	keys := make([]string, 0, 2*len(reqs)+1)
+	args := make([]any, 0, 5+4*len(reqs))
+	args = append(args, first.MaxAge.Milliseconds(), first.Staleness.Milliseconds(),
+		first.Settle.Milliseconds(), s.tombTTL.Milliseconds(), TallyTTL.Milliseconds())
+	for _, req := range reqs {
+		id, err := uuid.NewRandom()
+		if err != nil {
+			return nil, fmt.Errorf("redislock: restore %q: new uuid: %w", req.Tag, err)
+		}
+		keys = append(keys, s.Key(req.Tag), TombstoneKey(req.Tag))
+		args = append(args, FormatValue(req.WorkerID, id, req.OccupiedAt, s.loc),
+			strconv.Itoa(req.WorkerID)+":", req.OccupiedAt.UnixMilli(), req.SnapshotAt.UnixMilli())
 	}
-	res, err := restoreScript.Run(ctx, s.client, keys, args...).Text()
+	if first.RunID != "" {
+		keys = append(keys, TallyKey(first.RunID))
+	}
+	res, err := restoreScript.Run(ctx, s.client, keys, args...).StringSlice()
 	if err != nil {
-		return "", fmt.Errorf("redislock: restore %q: %w", req.Tag, err)
+		return nil, fmt.Errorf("redislock: restore %s: %w", batchName(reqs), err)
 	}
-	outcome := jobs.RestoreOutcome(res)
-	for _, known := range jobs.RestoreOutcomes {
-		if outcome == known {
-			return outcome, nil
+	if len(res) != len(reqs) {
+		return nil, fmt.Errorf("redislock: restore %s: script answered %d outcomes for %d locks", batchName(reqs), len(res), len(reqs))
+	}
+	out := make([]jobs.RestoreOutcome, len(res))
+	for i, r := range res {
+		if !slices.Contains(jobs.RestoreOutcomes, jobs.RestoreOutcome(r)) {
+			return nil, fmt.Errorf("redislock: restore %q: script answered unknown outcome %q", reqs[i].Tag, r)
+		}
+		out[i] = jobs.RestoreOutcome(r)
+	}
+	return out, nil
+}
+
+// batchName names a batch in errors: the tag of a single restore, the size and first tag of
+// a larger one.
+func batchName(reqs []jobs.RestoreRequest) string {
+	switch len(reqs) {
+	case 0:
+		return "an empty batch"
+	case 1:
+		return strconv.Quote(reqs[0].Tag)
+	}
+	return fmt.Sprintf("a batch of %d locks from %q", len(reqs), reqs[0].Tag)
+}
+
+// validateBatch checks each request and that the batch shares what the script takes once.
+func validateBatch(reqs []jobs.RestoreRequest) error {
+	if len(reqs) == 0 {
+		return errors.New("no locks")
+	}
+	if len(reqs) > MaxRestoreBatch {
+		return fmt.Errorf("%d locks, more than %d", len(reqs), MaxRestoreBatch)
+	}
+	first := reqs[0]
+	for _, req := range reqs {
+		if err := validateRestore(req); err != nil {
+			if len(reqs) > 1 {
+				return fmt.Errorf("%q: %w", req.Tag, err)
+			}
+			return err
+		}
+		if req.MaxAge != first.MaxAge || req.Staleness != first.Staleness ||
+			req.Settle != first.Settle || req.RunID != first.RunID {
+			return fmt.Errorf("%q: max age, staleness, settle and run id differ from the batch's first lock", req.Tag)
 		}
 	}
-	return "", fmt.Errorf("redislock: restore %q: script answered unknown outcome %q", req.Tag, res)
+	return nil
 }
 
 // validateRestore rejects requests that would make the script's arithmetic meaningless.

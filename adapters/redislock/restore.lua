@@ -1,38 +1,41 @@
--- Restore one lock atomically: decide, and write only when the decision is "restored".
--- KEYS[1] lock key            KEYS[2] release tombstone key
--- ARGV[1] new lock value      ARGV[2] worker-id prefix, e.g. "93:"
--- ARGV[3] occupied-at ms      ARGV[4] max age ms
--- ARGV[5] snapshot ms         ARGV[6] max staleness ms
--- ARGV[7] release settle ms
--- ARGV[8] tombstone TTL ms (used only to normalize an unreadable tombstone)
--- KEYS[3] (optional) the run's tally hash: the outcome is counted there in this same step, so
---         a decision is never made without being counted      ARGV[9] tally TTL ms
--- Returns the outcome name.
+-- Restore locks atomically, each on its own: decide, and write only when the decision is
+-- "restored". One call decides a batch of N locks (a single restore is a batch of one); the
+-- decision for each lock is made by decide() below, exactly as if it ran alone.
+--
+-- ARGV[1] max age ms      ARGV[2] max staleness ms  ARGV[3] release settle ms
+-- ARGV[4] tombstone TTL ms (used only to normalize an unreadable tombstone)
+-- ARGV[5] tally TTL ms (used only with a tally key)
+-- Then per lock i (i = 1..N), four ARGV from 6 + 4(i-1):
+--   new lock value, worker-id prefix (e.g. "93:"), occupied-at ms, snapshot ms
+-- KEYS per lock i: KEYS[2i-1] lock key, KEYS[2i] release tombstone key.
+-- KEYS[2N+1] (optional) the run's tally hash: every outcome is counted there in this same step,
+--         so a decision is never made without being counted.
+-- Returns the outcome names, one per lock, in order.
 
 -- One clock: "now" is Redis's TIME, never the caller's. Snapshots are stamped with Redis TIME
 -- (read just before the sheet request) and tombstones by their script with TIME, so replicas
 -- whose own clocks are skewed still agree on every window. TIME is read before any write
--- (Redis 5+ replicates a script's effects, not the script, so this is allowed).
+-- (Redis 5+ replicates a script's effects, not the script, so this is allowed). One instant
+-- serves the whole batch: the script runs alone, so nothing happens between its locks.
 local function redis_now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
 local now = redis_now_ms()
-local occupied = tonumber(ARGV[3])
-local max_age = tonumber(ARGV[4])
-local snapshot = tonumber(ARGV[5])
-local staleness = tonumber(ARGV[6])
-local settle = tonumber(ARGV[7])
-local tomb_ttl = tonumber(ARGV[8])
+local max_age = tonumber(ARGV[1])
+local staleness = tonumber(ARGV[2])
+local settle = tonumber(ARGV[3])
+local tomb_ttl = tonumber(ARGV[4])
 
-local function decide()
+-- decide is the whole decision for one lock, checks in this order.
+local function decide(lock_key, tomb_key, value, prefix, occupied, snapshot)
   -- 1. An existing key is never modified (value, type and TTL stay as they are), whatever it holds.
-  local kind = redis.call('TYPE', KEYS[1])['ok']
+  local kind = redis.call('TYPE', lock_key)['ok']
   if kind ~= 'none' then
     if kind == 'string' then
-      local v = redis.call('GET', KEYS[1])
-      if string.sub(v, 1, #ARGV[2]) == ARGV[2] then
+      local v = redis.call('GET', lock_key)
+      if string.sub(v, 1, #prefix) == prefix then
         return 'already_locked'
       end
     end
@@ -50,16 +53,16 @@ local function decide()
   end
 
   -- 4. Released recently: the snapshot may predate the sheet catching up with the release.
-  local tomb_kind = redis.call('TYPE', KEYS[2])['ok']
+  local tomb_kind = redis.call('TYPE', tomb_key)['ok']
   if tomb_kind ~= 'none' then
     local released = nil
     if tomb_kind == 'string' then
-      released = tonumber(redis.call('GET', KEYS[2]))
+      released = tonumber(redis.call('GET', tomb_key))
     end
     if released == nil then
       -- Unreadable tombstone: treat it as a release happening now (refuse), and rewrite it so,
       -- which bounds the refusal to the tombstone's TTL instead of the garbage's lifetime.
-      redis.call('SET', KEYS[2], string.format('%.0f', now), 'PX', tomb_ttl)
+      redis.call('SET', tomb_key, string.format('%.0f', now), 'PX', tomb_ttl)
       return 'recently_released'
     end
     if snapshot < released + settle then
@@ -68,17 +71,33 @@ local function decide()
   end
 
   -- 5. Write the lock: only where no key exists, persistent (no TTL), like the backend.
-  if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  if not redis.call('SET', lock_key, value, 'NX') then
     return 'holder_mismatch'
   end
   return 'restored'
 end
 
-local outcome = decide()
-if KEYS[3] then
-  -- pcall: a tally key someone broke (another type, a field that is not a number) must not turn
-  -- a decision already written into an error; the count is lost, the lock is right.
-  redis.pcall('HINCRBY', KEYS[3], outcome, 1)
-  redis.pcall('PEXPIRE', KEYS[3], ARGV[9])
+-- The layout of the keys and arguments of one lock (restore.go builds the same).
+local KEYS_PER_LOCK, ARGS_PER_LOCK, FIRST_LOCK_ARG = 2, 4, 6
+local n = math.floor(#KEYS / KEYS_PER_LOCK)
+local outcomes = {}
+local counts = {}
+for i = 1, n do
+  local k = KEYS_PER_LOCK * (i - 1)
+  local a = FIRST_LOCK_ARG + ARGS_PER_LOCK * (i - 1)
+  local outcome = decide(KEYS[k + 1], KEYS[k + 2], ARGV[a], ARGV[a + 1],
+    tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
+  outcomes[i] = outcome
+  counts[outcome] = (counts[outcome] or 0) + 1
 end
-return outcome
+
+local tally = KEYS[KEYS_PER_LOCK * n + 1]
+if tally then
+  -- pcall: a tally key someone broke (another type, a field that is not a number) must not turn
+  -- decisions already written into an error; the count is lost, the locks are right.
+  for outcome, c in pairs(counts) do
+    redis.pcall('HINCRBY', tally, outcome, c)
+  end
+  redis.pcall('PEXPIRE', tally, ARGV[5])
+end
+return outcomes

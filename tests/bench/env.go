@@ -248,10 +248,12 @@ type logRecord struct {
 	TookMS  int64     `json:"took_ms"`
 	Level   string    `json:"level"`
 	Err     string    `json:"err"`
-	// a log line for a batch of restores (a prototype of batched restores logs one line per
-	// batch): how many locks it held and how many were restored
-	Locks    int `json:"locks"`
-	Restored int `json:"restored"`
+	// the line of a lock:restore-batch: how many locks it held, how many were restored, and
+	// how long its script call took (so the restore phase starts when the first batch began
+	// writing, not when it was done)
+	Locks    int     `json:"locks"`
+	Restored int     `json:"restored"`
+	WriteMS  float64 `json:"write_ms"`
 }
 
 // records reads the log lines written after offset.

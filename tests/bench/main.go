@@ -52,12 +52,14 @@ type sizeResult struct {
 	Concurrency  string
 	SheetBytes   int64
 	WorkerLogErr int
+	Idle         *idle
 }
 
 func main() {
 	sizesFlag := flag.String("sizes", "2000,20000,100000", "sheet sizes (rows), comma separated")
 	reps := flag.Int("reps", 3, "repetitions of each measurement (medians are quoted)")
 	out := flag.String("out", "", "write the results into this Markdown file (between bench markers)")
+	idleFor := flag.Duration("idle", 20*time.Second, "measure the idle cost over this long at each size (0: skip)")
 	extraEnv := flag.String("env", "", "extra worker environment, KEY=VALUE[,KEY=VALUE...] (e.g. WORKER_CONCURRENCY=20)")
 	flag.Parse()
 
@@ -92,12 +94,12 @@ func main() {
 			}
 			t.runCleanups()
 		}()
-		code = run(t, sizes, *reps, env, *out)
+		code = run(t, sizes, *reps, env, *out, *idleFor)
 	}()
 	os.Exit(code)
 }
 
-func run(t *shim, sizes []int, reps int, env map[string]string, out string) int {
+func run(t *shim, sizes []int, reps int, env map[string]string, out string, idleFor time.Duration) int {
 	began := time.Now()
 	root, err := moduleRoot()
 	if err != nil {
@@ -112,10 +114,10 @@ func run(t *shim, sizes []int, reps int, env map[string]string, out string) int 
 	header := sheets.OperacionesHeader()
 	var results []sizeResult
 	for _, n := range sizes {
-		res := benchSize(t, bin, dir, header, n, reps, env)
+		res := benchSize(t, bin, dir, header, n, reps, env, idleFor)
 		results = append(results, res)
 	}
-	md := render(results, reps, env, time.Since(began))
+	md := render(results, reps, env, idleFor, time.Since(began))
 	fmt.Println(md)
 	if out != "" {
 		if err := writeOut(out, md); err != nil {
@@ -135,7 +137,7 @@ func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05.000")+" "+format+"\n", a...)
 }
 
-func benchSize(t *shim, bin, dir string, header []string, n, reps int, extra map[string]string) sizeResult {
+func benchSize(t *shim, bin, dir string, header []string, n, reps int, extra map[string]string, idleFor time.Duration) sizeResult {
 	logf("size %d: building the sheet", n)
 	sh := buildSheet(header, n, time.Now())
 	res := sizeResult{Rows: n, Locks: len(sh.candidates), Concurrency: "10 (default)"}
@@ -181,6 +183,11 @@ func benchSize(t *shim, bin, dir string, header []string, n, reps int, extra map
 		return res
 	}
 	logf("size %d: in sync after boot (%d locks, %s)", n, len(sh.candidates), res.Boot.Round(time.Millisecond))
+	if idleFor > 0 {
+		i := b.idleCost(idleFor)
+		res.Idle = &i
+		logf("size %d: idle: %.1f Redis commands/s (%s), %.2f%% of a core", n, i.PerSecond, i.top(5), 100*i.CoreShare)
+	}
 
 	for i := range reps {
 		r, err := b.recover()
@@ -304,7 +311,7 @@ func msList(ds []time.Duration) string {
 	return strings.Join(parts, ", ")
 }
 
-func render(results []sizeResult, reps int, env map[string]string, took time.Duration) string {
+func render(results []sizeResult, reps int, env map[string]string, idleFor, took time.Duration) string {
 	var b bytes.Buffer
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	sizes := make([]string, len(results))
@@ -312,6 +319,9 @@ func render(results []sizeResult, reps int, env map[string]string, took time.Dur
 		sizes[i] = strconv.Itoa(r.Rows)
 	}
 	cmd := "go run ./tests/bench -sizes " + strings.Join(sizes, ",") + " -reps " + strconv.Itoa(reps)
+	if idleFor != 20*time.Second {
+		cmd += " -idle " + idleFor.String()
+	}
 	if len(env) > 0 {
 		var kv []string
 		for k, v := range env {
@@ -333,8 +343,8 @@ func render(results []sizeResult, reps int, env map[string]string, took time.Dur
 
 	p("#### Recovery: Redis restarted empty → every lock back")
 	p("")
-	p("| rows | locks | total | detect | queue | setup | sheet read | plan | enqueue | restore tail | first pickup | restores (first→last) | worker CPU | ours/baseline | ours/limit | throughput vs limit |")
-	p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	p("| rows | locks | total | detect | queue | setup | sheet read | plan | enqueue | restore tail | first pickup | restores (first→last) | worker CPU | ours/baseline | ours/limit | throughput vs limit | restore phase vs limit |")
+	p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, r := range results {
 		rc := r.Recoveries
 		if len(rc) == 0 {
@@ -343,7 +353,8 @@ func render(results []sizeResult, reps int, env map[string]string, took time.Dur
 		}
 		total := median(durs(rc, func(x recovery) time.Duration { return x.Total }))
 		seq, pipe := median(r.Seq), median(r.Pipe)
-		p("| %d | %d | **%s** [%s] | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.0f | %.2f%% |",
+		restores := median(durs(rc, func(x recovery) time.Duration { return x.Restores }))
+		p("| %d | %d | **%s** [%s] | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %.0f | %.2f%% | %.1f%% |",
 			r.Rows, r.Locks, ms(total), msList(durs(rc, func(x recovery) time.Duration { return x.Total })),
 			ms(median(durs(rc, func(x recovery) time.Duration { return x.Detect }))),
 			ms(median(durs(rc, func(x recovery) time.Duration { return x.Queue }))),
@@ -355,10 +366,10 @@ func render(results []sizeResult, reps int, env map[string]string, took time.Dur
 			ms(median(durs(rc, func(x recovery) time.Duration { return x.Pickup }))),
 			ms(median(durs(rc, func(x recovery) time.Duration { return x.Restores }))),
 			ms(median(durs(rc, func(x recovery) time.Duration { return x.CPU }))),
-			ratio(total, seq), ratio(total, pipe), 100/ratio(total, pipe))
+			ratio(total, seq), ratio(total, pipe), 100/ratio(total, pipe), 100*ratio(pipe, restores))
 	}
 	p("")
-	p("Columns: *detect* = PING answers → the worker logs the restart; *queue* → the reconcile task starts; *setup* → the batchGet is sent (read budget, pending mark); *sheet read* → the response is on the wire (emulator in the same box); *plan* → the first restore task is in Redis (JSON decode, row parsing, SCAN+MGET of the locks, planning, first enqueue; polled every 5 ms); *enqueue* → the reconcile finishes queueing (restores run alongside); *restore tail* → the last restore is logged. Total = detect + queue + setup + read + plan + enqueue + tail. *First pickup*: first task in Redis → first restore logged (overlaps enqueue); *restores*: first → last restore logged.")
+	p("Columns: *detect* = PING answers → the worker logs the restart; *queue* → the reconcile task starts; *setup* → the batchGet is sent (read budget, pending mark); *sheet read* → the response is on the wire (emulator in the same box); *plan* → the first restore task is in Redis (JSON decode, row parsing, SCAN+MGET of the locks, planning, first enqueue; polled every 5 ms); *enqueue* → the reconcile finishes queueing (restores run alongside); *restore tail* → the last restore is logged. Total = detect + queue + setup + read + plan + enqueue + tail. *First pickup*: first task in Redis → first restore logged (overlaps enqueue); *restores*: first → last restore logged (with batches: from the start of the first batch's script call, its line's *write_ms* before the line). *Restore phase vs limit*: the pipelined limit's time over *restores* (throughput share).")
 	p("")
 
 	p("#### Cost per restored lock (recovery, whole run: Redis commands counted since the restart, scripts' inner commands included, net of the bench's polls)")
@@ -447,6 +458,17 @@ func render(results []sizeResult, reps int, env map[string]string, took time.Dur
 			median(floats(st, func(x steady) float64 { return x.Commands })), strings.Join(top, ", "),
 			rpRead, rpScan, rpPlan, scan,
 			ms(median(durs(st, func(x steady) time.Duration { return x.CPU }))))
+	}
+	p("")
+
+	p("#### Idle cost: a worker in sync with nothing to do (after the boot reconcile; INFO commandstats deltas, scripts' inner commands included)")
+	p("")
+	p("| rows | measured over | Redis commands/s | top commands (per second) | worker CPU (share of one core) |")
+	p("| ---: | ---: | ---: | --- | ---: |")
+	for _, r := range results {
+		if r.Idle != nil {
+			p("| %d | %s | **%.1f** | %s | **%.2f%%** |", r.Rows, r.Idle.Over.Round(time.Second), r.Idle.PerSecond, r.Idle.top(8), 100*r.Idle.CoreShare)
+		}
 	}
 	p("")
 

@@ -220,10 +220,13 @@ func (b *sizeBench) recover() (recovery, error) {
 				res.Outcomes[r.Outcome]++
 			} else {
 				res.Outcomes["restored"] += r.Restored
-				res.Outcomes["other"] += r.Locks - r.Restored
+				if n := r.Locks - r.Restored; n > 0 {
+					res.Outcomes["not restored (see the per-spool lines)"] += n
+				}
 			}
-			if first.IsZero() || r.Time.Before(first) {
-				first = r.Time
+			began := r.Time.Add(-time.Duration(r.WriteMS * float64(time.Millisecond)))
+			if first.IsZero() || began.Before(first) {
+				first = began
 			}
 			if r.Time.After(last) {
 				last = r.Time
