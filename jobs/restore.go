@@ -24,8 +24,9 @@ type Restorer struct {
 	Log       *slog.Logger
 	Observer  Observer
 	Now       func() time.Time
-	// Retrigger, when set, gets a stale_snapshot restore's spool for a fresh look (nil: it
-	// waits for the next reconcile).
+	// Retrigger, when set, gets a stale_snapshot restore's spool for a fresh look, and every
+	// restored spool for its verifying look RELEASE_SETTLE + 1 s later (nil: both wait for
+	// the next reconcile).
 	Retrigger Retrigger
 }
 
@@ -54,8 +55,11 @@ func (r *Restorer) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	}
 	r.log().Log(ctx, level, "restore", "tag", p.Tag, "outcome", string(outcome), "holder", p.Holder,
 		"row", p.Row, "run_id", p.RunID, "trigger", p.Trigger)
-	if outcome == OutcomeStaleSnapshot {
+	switch outcome {
+	case OutcomeStaleSnapshot:
 		r.lookAgain(ctx, p)
+	case OutcomeRestored:
+		r.VerifyLater(ctx, now, p.Tag)
 	}
 	if body, err := json.Marshal(RestoreResult{Tag: p.Tag, Outcome: outcome, RunID: p.RunID}); err == nil {
 		if w := task.ResultWriter(); w != nil {
@@ -80,6 +84,24 @@ func (r *Restorer) lookAgain(ctx context.Context, p RestorePayload) {
 	}
 	if err := r.Retrigger.TriggerTags(ctx, TriggerStaleRestore, p.Tag); err != nil {
 		r.log().Warn("ask for a fresh look at a stale restore", "tag", p.Tag, "run_id", p.RunID, "err", err)
+	}
+}
+
+// VerifyLater asks for the verifying look at spools restored at restoredAt: RELEASE_SETTLE +
+// 1 s later a fresh snapshot is past any lag of the sheet, and a lock it does not back is taken
+// back (see Plan.Judge). Looks due together are coalesced into one run. The restore marker the
+// script wrote lets a full reconcile do the same when this process loses its timer.
+func (r *Restorer) VerifyLater(ctx context.Context, restoredAt time.Time, tags ...string) {
+	if r.Retrigger == nil || len(tags) == 0 {
+		return
+	}
+	// The wait is measured from this process's clock: the look must come RELEASE_SETTLE + 1 s
+	// after the restore whatever clock stamped the marker.
+	at := time.Now().Add(r.Settle + time.Second)
+	// The look outlives this task: its context must not end with the task.
+	if err := r.Retrigger.TriggerTagsAt(context.WithoutCancel(ctx), TriggerVerify, at, tags...); err != nil {
+		r.log().Warn("ask for the verifying look at restored spools", "spools", tags, "restored_at",
+			restoredAt.Format(time.RFC3339), "err", err)
 	}
 }
 

@@ -56,8 +56,8 @@ func New(cfg Config, log *slog.Logger, p Parts) *Worker {
 	w.inspector = asynq.NewInspectorFromRedisClient(rdb)
 	w.reconciler = &jobs.Reconciler{
 		Sheet: sheet, Locks: store, Runs: store, Queue: queue{w.client, w.inspector, rdb},
-		Rules: cfg.Rules, Tasks: cfg.Tasks, OrphanCleanup: cfg.OrphanCleanup,
-		Log: log, Observer: w.metrics,
+		Rules: cfg.Rules, Tasks: cfg.Tasks, Settle: cfg.ReleaseSettle, OrphanGrace: cfg.OrphanGrace,
+		Retrigger: w, Log: log, Observer: w.metrics,
 		Budget:  &readBudget{rdb: rdb, max: int64(cfg.MaxReadsPerMinute), now: time.Now},
 		Pending: w,
 	}

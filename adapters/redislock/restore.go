@@ -32,7 +32,8 @@ var restoreScript = redis.NewScript(restoreSource)
 //     that is not a number counts as a release happening now: the restore is refused and the
 //     tombstone rewritten to now (with the normal tombstone TTL), so it cannot block forever.
 //  5. restored otherwise: SET NX of a new value (fresh uuid4, OccupiedAt in the store's zone),
-//     without TTL.
+//     without TTL, and the restore marker RestoredKey(Tag) = "{Now ms}|{value}" with the TTL
+//     RestoredMarkerTTL(Settle), so the restore is verified later from a fresh snapshot.
 //
 // With a RunID the outcome is also added to that run's tally (see AddTally) inside the same
 // script: one round trip per restore instead of two, and no decision goes uncounted because a
@@ -47,7 +48,7 @@ func (s *Store) Restore(ctx context.Context, req jobs.RestoreRequest) (jobs.Rest
 		return "", fmt.Errorf("redislock: restore %q: new uuid: %w", req.Tag, err)
 	}
 	value := FormatValue(req.WorkerID, id, req.OccupiedAt, s.loc)
-	keys := []string{s.Key(req.Tag), TombstoneKey(req.Tag)}
+	keys := []string{s.Key(req.Tag), TombstoneKey(req.Tag), RestoredKey(req.Tag)}
 	args := []any{
 		value,
 		strconv.Itoa(req.WorkerID) + ":",
@@ -58,6 +59,7 @@ func (s *Store) Restore(ctx context.Context, req jobs.RestoreRequest) (jobs.Rest
 		req.Staleness.Milliseconds(),
 		req.Settle.Milliseconds(),
 		TombstoneTTL.Milliseconds(),
+		RestoredMarkerTTL(req.Settle).Milliseconds(),
 	}
 	if req.RunID != "" {
 		keys = append(keys, TallyKey(req.RunID))

@@ -5,8 +5,9 @@
 -- ARGV[5] max age ms          ARGV[6] snapshot ms
 -- ARGV[7] max staleness ms    ARGV[8] release settle ms
 -- ARGV[9] tombstone TTL ms (used only to normalize an unreadable tombstone)
--- KEYS[3] (optional) the run's tally hash: the outcome is counted there in this same step, so
---         a decision is never made without being counted      ARGV[10] tally TTL ms
+-- KEYS[3] restore marker key (reconciler:restored:{TAG})   ARGV[10] marker TTL ms
+-- KEYS[4] (optional) the run's tally hash: the outcome is counted there in this same step, so
+--         a decision is never made without being counted      ARGV[11] tally TTL ms
 -- Returns the outcome name.
 
 local now = tonumber(ARGV[3])
@@ -62,14 +63,19 @@ local function decide()
   if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then
     return 'holder_mismatch'
   end
+  -- 6. Mark the restore for verification (DESIGN.md, "The release race"): "{now ms}|{value}",
+  --    written only with a lock, in this same step, so no restored lock goes unmarked. A later
+  --    look from a fresh snapshot takes the lock back if the sheet does not back it.
+  --    [verify marker: port this SET with the lock write; `now` is the script's "now"]
+  redis.call('SET', KEYS[3], string.format('%.0f', now) .. '|' .. ARGV[1], 'PX', ARGV[10])
   return 'restored'
 end
 
 local outcome = decide()
-if KEYS[3] then
+if KEYS[4] then
   -- pcall: a tally key someone broke (another type, a field that is not a number) must not turn
   -- a decision already written into an error; the count is lost, the lock is right.
-  redis.pcall('HINCRBY', KEYS[3], outcome, 1)
-  redis.pcall('PEXPIRE', KEYS[3], ARGV[10])
+  redis.pcall('HINCRBY', KEYS[4], outcome, 1)
+  redis.pcall('PEXPIRE', KEYS[4], ARGV[11])
 end
 return outcome

@@ -26,8 +26,12 @@ func PrintReport(w io.Writer, r *jobs.Report) {
 	}
 	fmt.Fprintf(w, "rows %d: candidate %d, free %d, too_old %d, invalid_tag %d, invalid_holder %d, invalid_date %d, duplicate_tag %d (warnings: missing_date %d, future_date %d)\n",
 		r.Rows, r.Candidate, r.Free, r.TooOld, r.InvalidTag, r.InvalidHolder, r.InvalidDate, r.DuplicateTag, r.MissingDate, r.FutureDate)
-	fmt.Fprintf(w, "locks: missing %d, enqueued %d, already_queued %d, already_locked %d, holder_mismatch %d, orphan_locks %d, orphans_deleted %d; sheets requests %d\n",
-		r.Missing, r.Enqueued, r.AlreadyQueued, r.AlreadyLocked, r.HolderMismatch, r.OrphanLocks, r.OrphansDeleted, r.SheetsRequests)
+	fmt.Fprintf(w, "locks: missing %d, enqueued %d, already_queued %d, already_locked %d, holder_mismatch %d, orphan_locks %d (past grace %d), orphans_released %d, retracted %d; sheets requests %d\n",
+		r.Missing, r.Enqueued, r.AlreadyQueued, r.AlreadyLocked, r.HolderMismatch, r.OrphanLocks, r.OrphansPastGrace,
+		r.OrphansReleased, r.Retracted, r.SheetsRequests)
+	if r.DeletionsHeld > 0 {
+		fmt.Fprintf(w, "safety valve: %s\n", r.HeldReason)
+	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "  row %d  %-15s %-22q %s\n", p.Row, p.Class, p.Tag, p.Detail)
 	}
