@@ -210,6 +210,18 @@ func TestValveHoldsMisreadSheet(t *testing.T) {
 	if !eventually(30*time.Second, func() bool { return len(logLines(w.Stderr.String(), "safety valve: nothing deleted")) > 0 }) {
 		t.Fatal("the safety valve never held the misread sheet's deletions")
 	}
+	// The worker's own orphan look is a targeted run: it weighs its 17 deletions against every
+	// lock key (17), not just its scope, and holds too.
+	if !eventually(20*time.Second, func() bool {
+		for _, l := range logLines(w.Stderr.String(), "safety valve: nothing deleted") {
+			if l["trigger"] == "orphan" && l["locks"] == float64(spools-3) {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Error("the targeted orphan look did not hold its deletions against all locks")
+	}
 	held := time.Now()
 	if !eventually(20*time.Second, func() bool { return runsFinishedAfter(w.Stderr.String(), "schedule", held) >= 2 }) {
 		t.Fatal("no full reconcile ran after the valve held")
