@@ -81,7 +81,7 @@ func (p *Plan) MarkerTags(scope Scope) []string {
 }
 
 // Judge decides, purely, what to delete and what to record (DESIGN.md, "The release race" and
-// "Orphan locks"). judged are the tags this run looked at: nil for a full run.
+// "Orphan locks") for the tags of scope (every lock for a full scope):
 //   - A due marker whose value is still the lock's: retract the lock when the row is free,
 //     absent or another occupation; drop the marker (verified) otherwise. A due marker of a
 //     lock gone or changed is dropped. A marker not yet due is left for its look.
@@ -113,17 +113,14 @@ func (p *Plan) Judge(in JudgeInput, scope Scope) {
 		}
 	}
 	p.judgeOrphans(&j, in, retracting)
-	judged := func(tag string) bool { return true }
-	if !scope.full() {
-		in := scope.set()
-		judged = func(tag string) bool { _, ok := in[tag]; return ok }
-	}
+	inScope := scope.set()
 	for tag, s := range in.Sightings {
-		if !judged(tag) {
-			continue
+		if _, ok := inScope[tag]; !scope.full() && !ok {
+			continue // not judged by this run
 		}
-		orphan := p.Backing[tag] == Unbacked && p.locks[tag].Value == s.Value
-		if _, locked := p.Backing[tag]; !locked || !orphan || in.Grace == 0 || retracting[tag] {
+		b, locked := p.Backing[tag]
+		stillOrphan := locked && b == Unbacked && p.locks[tag].Value == s.Value
+		if !stillOrphan || in.Grace == 0 || retracting[tag] {
 			j.Forget[tag] = s
 		}
 	}

@@ -265,6 +265,11 @@ func TestValveHoldsMisreadSheet(t *testing.T) {
 			t.Errorf("orphan %+v: want past the grace, unbacked at least 2 s", o)
 		}
 	}
+	text, _, code := cli(t, env, "plan")
+	if code != 3 || !strings.Contains(text, "orphan: SIM-0003  ") || !strings.Contains(text, "past ORPHAN_GRACE 2s") ||
+		!strings.Contains(text, "17 orphans past ORPHAN_GRACE") {
+		t.Errorf("plan (exit %d) does not list the orphans past the grace as drift:\n%s", code, text)
+	}
 }
 
 // TestVerifyRetractsResurrections runs a backend whose release deletes (compare-and-delete)
