@@ -101,16 +101,17 @@ func (r *Reconciler) release(ctx context.Context, orphans []Orphan, rep *Report)
 	}
 }
 
-// askForLooks asks for targeted orphan looks at the due times (relative to now, so a process
-// clock that differs from the snapshot's does not matter). The looks are timed in this
-// process; a restart loses them and the schedule's full runs judge those orphans instead.
+// askForLooks asks for targeted orphan looks at the due times. The waits are relative, and
+// measured on the machine's clock (the timer's), so a snapshot clock that differs from it does
+// not matter. The looks are timed in this process; a restart loses them and the schedule's full
+// runs judge those orphans instead.
 func (r *Reconciler) askForLooks(ctx context.Context, looks map[time.Duration][]string, rep *Report) {
 	if r.Retrigger == nil {
 		return
 	}
 	for wait, tags := range looks {
 		// The look outlives this run: its context must not end with the task.
-		if err := r.Retrigger.TriggerTagsAt(context.WithoutCancel(ctx), TriggerOrphan, r.now().Add(wait), tags...); err != nil {
+		if err := r.Retrigger.TriggerTagsAt(context.WithoutCancel(ctx), TriggerOrphan, time.Now().Add(wait), tags...); err != nil {
 			r.log().Warn("ask for an orphan look", "run_id", rep.RunID, "spools", len(tags), "err", err)
 		}
 	}
