@@ -60,6 +60,8 @@ func (r *Restorer) ProcessTask(ctx context.Context, task *asynq.Task) error {
 		r.lookAgain(ctx, p)
 	case OutcomeRestored:
 		r.VerifyLater(ctx, now, p.Tag)
+	case OutcomeRecentlyReleased:
+		r.lookAfterSettle(ctx, p)
 	}
 	if body, err := json.Marshal(RestoreResult{Tag: p.Tag, Outcome: outcome, RunID: p.RunID}); err == nil {
 		if w := task.ResultWriter(); w != nil {
@@ -102,6 +104,23 @@ func (r *Restorer) VerifyLater(ctx context.Context, restoredAt time.Time, tags .
 	if err := r.Retrigger.TriggerTagsAt(context.WithoutCancel(ctx), TriggerVerify, at, tags...); err != nil {
 		r.log().Warn("ask for the verifying look at restored spools", "spools", tags, "restored_at",
 			restoredAt.Format(time.RFC3339), "err", err)
+	}
+}
+
+// lookAfterSettle asks for a look at a spool whose restore was refused as recently released,
+// once RELEASE_SETTLE has passed from now (so past the tombstone's window): if the sheet still
+// says taken then, the backend failed to clear it and the lock comes back. The keyspace watcher
+// asks for the same look when it records the DEL, but that look's restore is deduplicated
+// against a restore of the same occupation still queued from before the window ended, which is
+// then refused too; this look comes after that refusal. Looks due together are coalesced with
+// the watcher's (same trigger).
+func (r *Restorer) lookAfterSettle(ctx context.Context, p RestorePayload) {
+	if r.Retrigger == nil {
+		return
+	}
+	at := time.Now().Add(r.Settle + time.Second)
+	if err := r.Retrigger.TriggerTagsAt(context.WithoutCancel(ctx), TriggerKeyspace, at, p.Tag); err != nil {
+		r.log().Warn("ask for a look after the release window", "tag", p.Tag, "run_id", p.RunID, "err", err)
 	}
 }
 
