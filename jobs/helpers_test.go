@@ -82,7 +82,24 @@ func (l *fakeLocks) RestoreBatch(ctx context.Context, reqs []RestoreRequest) ([]
 	return out, nil
 }
 
-func (l *fakeLocks) DeleteIfValue(context.Context, string, string) (bool, error) { return false, nil }
+func (l *fakeLocks) CountLocks(context.Context) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.locks), nil
+}
+
+// The verify and orphan bookkeeping is not what these tests are about: the fake keeps none.
+func (l *fakeLocks) DeleteLock(context.Context, string, string) (bool, error) { return false, nil }
+func (l *fakeLocks) Markers(context.Context, []string) (map[string]RestoreMarker, error) {
+	return nil, nil
+}
+func (l *fakeLocks) DropMarker(context.Context, string, RestoreMarker) error { return nil }
+func (l *fakeLocks) OrphanSightings(context.Context, []string) (map[string]OrphanSighting, error) {
+	return nil, nil
+}
+func (l *fakeLocks) UpdateOrphans(context.Context, map[string]OrphanSighting, map[string]OrphanSighting) error {
+	return nil
+}
 
 // fakeRuns keeps the last saved report.
 type fakeRuns struct {

@@ -9,14 +9,43 @@ import (
 type Plan struct {
 	Report   Report
 	Restores []Classified // candidates whose lock is missing, in sheet order
-	Orphans  []Orphan     // locks whose spool is free or absent in the sheet
+	Orphans  []Orphan     // locks in scope whose spool is free or absent in the sheet, by tag
+	// Backing is how the sheet stands behind each lock in scope (the verify look's question).
+	Backing map[string]Backing
+	// Judgement is what the run deletes and records about orphans and restore markers; filled
+	// by Judge once markers and sightings are read.
+	Judgement Judgement
+
+	locks map[string]Lock // the locks MakePlan was given (Backing says which are in scope)
 }
 
 // Orphan is a lock the sheet does not back.
 type Orphan struct {
 	Tag  string
 	Lock Lock
+	// FirstSeen is the stored first sighting of this value unbacked; zero when this snapshot
+	// is the first to see it (set by Judge).
+	FirstSeen time.Time
+	// Unbacked is how long it has been unbacked as of the snapshot (0 when first seen now).
+	Unbacked time.Duration
 }
+
+// Backing says how the sheet's row stands behind a lock.
+type Backing int
+
+const (
+	// Unbacked: the row is free or absent. The lock is an orphan.
+	Unbacked Backing = iota
+	// OtherOccupation: the row is a candidate of another worker, or of the same worker at
+	// another occupation time (retaken in degraded mode, say).
+	OtherOccupation
+	// Unreadable: the row says taken but the rules cannot read it (invalid, too old). Such a
+	// lock is never deleted: nothing shows that the occupation ended.
+	Unreadable
+	// Exact: the row is a candidate of the lock's worker at the lock's occupation time (any
+	// time, for a row without a date: its lock was stamped with the time of its restore).
+	Exact
+)
 
 // Scope limits a plan to some tags; an empty scope is the whole sheet.
 type Scope []string
@@ -32,13 +61,14 @@ func (s Scope) set() map[string]struct{} {
 }
 
 // MakePlan is the pure planner: rows + locks + now → plan. locks must hold the current lock of
-// every candidate tag in scope; for a full scope it must be every lock (orphans are looked for
-// only then). The report's run metadata (ids, times, requests) is left to the caller.
+// every tag in scope; for a full scope it must be every lock. Orphans are the locks in scope
+// without a taken row: in a targeted scope, a tag with a lock and no taken row is one too. The
+// report's run metadata (ids, times, requests) is left to the caller.
 func MakePlan(rows []Row, locks map[string]Lock, now time.Time, rules Rules, scope Scope) Plan {
-	var p Plan
+	p := Plan{locks: locks}
 	inScope := scope.set()
-	// Only locked tags matter for orphans: a set of every taken row would be garbage.
-	backed := make(map[string]struct{}, len(locks))
+	// Only locked tags matter for backing: a map of every taken row would be garbage.
+	rowOf := make(map[string]Classified, len(locks))
 	ClassifyEach(rows, now, rules, func(c Classified) {
 		if !scope.full() {
 			if _, ok := inScope[c.Tag]; !ok {
@@ -47,9 +77,9 @@ func MakePlan(rows []Row, locks map[string]Lock, now time.Time, rules Rules, sco
 		}
 		p.Report.Rows++
 		p.Report.count(c)
-		if c.Class != ClassFree && c.Class != ClassDuplicateTag && c.Tag != "" {
+		if c.Class != ClassDuplicateTag && c.Tag != "" {
 			if _, locked := locks[c.Tag]; locked {
-				backed[c.Tag] = struct{}{}
+				rowOf[c.Tag] = c
 			}
 		}
 		if c.Class == ClassCandidate {
@@ -58,16 +88,46 @@ func MakePlan(rows []Row, locks map[string]Lock, now time.Time, rules Rules, sco
 			p.Report.addProblem(Problem{Row: c.Number, Tag: c.Tag, Class: string(c.Class), Detail: d})
 		}
 	})
-	if scope.full() {
-		for tag, lock := range locks {
-			if _, ok := backed[tag]; !ok {
-				p.Orphans = append(p.Orphans, Orphan{Tag: tag, Lock: lock})
-			}
+	p.Backing = make(map[string]Backing, len(locks))
+	for tag, lock := range locks {
+		if _, ok := inScope[tag]; !scope.full() && !ok {
+			continue
 		}
-		sort.Slice(p.Orphans, func(i, j int) bool { return p.Orphans[i].Tag < p.Orphans[j].Tag })
-		p.Report.OrphanLocks = len(p.Orphans)
+		row, found := rowOf[tag]
+		b := backingOf(row, found, lock)
+		p.Backing[tag] = b
+		if b == Unbacked {
+			p.Orphans = append(p.Orphans, Orphan{Tag: tag, Lock: lock})
+		}
 	}
+	sort.Slice(p.Orphans, func(i, j int) bool { return p.Orphans[i].Tag < p.Orphans[j].Tag })
+	p.Report.OrphanLocks = len(p.Orphans)
 	return p
+}
+
+// backingOf judges a lock against the first row of its tag (found false: no row).
+func backingOf(row Classified, found bool, lock Lock) Backing {
+	switch {
+	case !found || row.Class == ClassFree:
+		return Unbacked
+	case row.Class != ClassCandidate:
+		return Unreadable
+	case row.WorkerID != lock.WorkerID:
+		return OtherOccupation
+	case row.Warning == WarnMissingDate:
+		return Exact
+	case lock.At.IsZero() || !sameWallClock(row.OccupiedAt, lock.At):
+		return OtherOccupation
+	}
+	return Exact
+}
+
+// sameWallClock compares to the second, as wall clocks in b's zone (lock values carry the
+// wall clock in TIMEZONE, without seconds' fractions; comparing instants would split the
+// repeated hour at a daylight-saving change).
+func sameWallClock(a, b time.Time) bool {
+	const layout = "2006-01-02 15:04:05"
+	return a.In(b.Location()).Format(layout) == b.Format(layout)
 }
 
 func (p *Plan) planCandidate(c Classified, locks map[string]Lock) {
@@ -86,10 +146,4 @@ func (p *Plan) planCandidate(c Classified, locks map[string]Lock) {
 		p.Report.addProblem(Problem{Row: c.Number, Tag: c.Tag, Class: string(OutcomeHolderMismatch),
 			Detail: "Redis holds " + quote(lock.Value) + " but the sheet says " + quote(c.Holder)})
 	}
-}
-
-// OrphanExpired says whether an orphan may be deleted by ORPHAN_CLEANUP: only when its own
-// timestamp is known and older than MAX_LOCK_AGE.
-func OrphanExpired(o Orphan, now time.Time, maxAge time.Duration) bool {
-	return !o.Lock.At.IsZero() && now.Sub(o.Lock.At) > maxAge
 }

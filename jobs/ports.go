@@ -29,13 +29,30 @@ type LockStore interface {
 	Locks(ctx context.Context, tags []string) (map[string]Lock, error)
 	// AllLocks scans every lock key (for the orphan report).
 	AllLocks(ctx context.Context) (map[string]Lock, error)
-	// Restore runs the atomic decide-and-write step.
+	// CountLocks counts the lock keys without reading them (the safety valve's denominator
+	// in targeted runs).
+	CountLocks(ctx context.Context) (int, error)
+	// Restore runs the atomic decide-and-write step; a restored lock gets its RestoreMarker in
+	// the same step.
 	Restore(ctx context.Context, req RestoreRequest) (RestoreOutcome, error)
 	// RestoreBatch runs the same step for each request in one atomic call per lock, all in
-	// one round trip; outcomes in the requests' order. Requests share Now, the rules and RunID.
+	// one round trip; outcomes in the requests' order. Requests share the rules and RunID.
 	RestoreBatch(ctx context.Context, reqs []RestoreRequest) ([]RestoreOutcome, error)
-	// DeleteIfValue deletes the lock of tag only while it still holds value (compare-and-delete).
-	DeleteIfValue(ctx context.Context, tag, value string) (bool, error)
+	// DeleteLock deletes the lock of tag only while it still holds value (compare-and-delete),
+	// and with it the tag's restore marker and orphan sighting, in one atomic step. It reports
+	// whether it deleted the lock.
+	DeleteLock(ctx context.Context, tag, value string) (bool, error)
+
+	// Markers returns the restore markers of tags (absent or unreadable: absent from the map).
+	Markers(ctx context.Context, tags []string) (map[string]RestoreMarker, error)
+	// DropMarker removes tag's marker only while it is still m (a newer restore keeps its own).
+	DropMarker(ctx context.Context, tag string, m RestoreMarker) error
+
+	// OrphanSightings returns the stored sightings of tags; nil tags means every sighting.
+	OrphanSightings(ctx context.Context, tags []string) (map[string]OrphanSighting, error)
+	// UpdateOrphans records new sightings (kept where the stored one has the same value: the
+	// earliest first-seen wins) and forgets others (only while they are unchanged), atomically.
+	UpdateOrphans(ctx context.Context, record, forget map[string]OrphanSighting) error
 }
 
 // RunStore keeps what runs leave behind for people and for `enqueue --wait`.

@@ -17,17 +17,24 @@ import (
 // lock, report. It is level-triggered: running it any number of times, in any order, converges
 // on the same locks, because every write is decided again by the atomic restore step.
 type Reconciler struct {
-	Sheet         SheetReader
-	Locks         LockStore
-	Runs          RunStore
-	Queue         Queue // may be nil for Plan-only use
-	Rules         Rules
-	Tasks         Tasks // builds the restores and deferred reconciles this one queues
-	OrphanCleanup bool
-	Log           *slog.Logger
-	Observer      Observer
-	Budget        ReadBudget    // nil: no budget
-	Pending       PendingMarker // nil: no coalescing
+	Sheet SheetReader
+	Locks LockStore
+	Runs  RunStore
+	Queue Queue // may be nil for Plan-only use
+	Rules Rules
+	Tasks Tasks // builds the restores and deferred reconciles this one queues
+	// Settle is RELEASE_SETTLE: a restore marker is judged once the snapshot is this much
+	// younger than the restore.
+	Settle time.Duration
+	// OrphanGrace is ORPHAN_GRACE: how long a lock must stay unbacked, with the same value,
+	// before it is released; 0 means off (orphans are reported, never released).
+	OrphanGrace time.Duration
+	// Retrigger, when set, gets the looks at orphans' due times and at retracted spools.
+	Retrigger Retrigger
+	Log       *slog.Logger
+	Observer  Observer
+	Budget    ReadBudget    // nil: no budget
+	Pending   PendingMarker // nil: no coalescing
 
 	// Clock is the shared clock (Redis TIME) that stamps snapshots and is classification's
 	// "now"; nil: Now (one process, tests).
@@ -40,8 +47,15 @@ type Reconciler struct {
 }
 
 // Plan reads the sheet and the locks and returns the plan, writing nothing anywhere. The
-// report's run metadata is filled in except RunID and Trigger.
+// report's run metadata is filled in except RunID and Trigger. The plan is judged as a
+// schedule's look would be (see PlanAs).
 func (r *Reconciler) Plan(ctx context.Context, scope Scope) (Plan, error) {
+	return r.PlanAs(ctx, scope, "")
+}
+
+// PlanAs is Plan for a run of the given trigger: after the sheet, it reads the restore
+// markers and orphan sightings of the locks judged and judges them (Plan.Judge).
+func (r *Reconciler) PlanAs(ctx context.Context, scope Scope, trigger string) (Plan, error) {
 	started := r.now()
 	// Locks first, then the sheet: a lock the backend deleted before the scan has its DEL
 	// well behind the snapshot by the time a restore runs, so the watcher has had the whole
@@ -66,7 +80,32 @@ func (r *Reconciler) Plan(ctx context.Context, scope Scope) (Plan, error) {
 	plan.Report.StartedAt = started
 	plan.Report.SnapshotAt = snapAt
 	plan.Report.SheetsRequests = snap.Requests
+	if err := r.judge(ctx, &plan, scope, trigger); err != nil {
+		return Plan{}, err
+	}
 	return plan, nil
+}
+
+// judge reads what the judgement needs (one round trip each, none when there is nothing to
+// read) and judges the plan.
+func (r *Reconciler) judge(ctx context.Context, plan *Plan, scope Scope, trigger string) error {
+	markers, err := r.Locks.Markers(ctx, plan.MarkerTags(scope))
+	if err != nil {
+		return fmt.Errorf("read restore markers: %w", err)
+	}
+	var sightingTags []string // nil: all of them
+	if !scope.full() {
+		sightingTags = scope
+	}
+	sightings, err := r.Locks.OrphanSightings(ctx, sightingTags)
+	if err != nil {
+		return fmt.Errorf("read orphan sightings: %w", err)
+	}
+	plan.Judge(JudgeInput{
+		SnapshotAt: plan.Report.SnapshotAt, Settle: r.Settle, Grace: r.OrphanGrace,
+		Markers: markers, Sightings: sightings, Early: trigger == TriggerOrphan,
+	}, scope)
+	return nil
 }
 
 // currentLocks reads every lock for a full scope (orphans need them all) and only the scope's
@@ -139,7 +178,7 @@ func (r *Reconciler) Run(ctx context.Context, runID string, p ReconcilePayload) 
 	if deferred, err := r.deferIfOverBudget(ctx, runID, p); deferred != nil || err != nil {
 		return deferred, err
 	}
-	plan, err := r.Plan(ctx, Scope(p.Spools))
+	plan, err := r.PlanAs(ctx, Scope(p.Spools), p.Trigger)
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +188,8 @@ func (r *Reconciler) Run(ctx context.Context, runID string, p ReconcilePayload) 
 		if err := r.enqueueRestores(ctx, plan.Restores, rep); err != nil {
 			return rep, err
 		}
-		if r.OrphanCleanup {
-			r.deleteExpiredOrphans(ctx, plan.Orphans, rep)
+		if err := r.actOnJudgement(ctx, &plan, Scope(p.Spools)); err != nil {
+			return rep, err
 		}
 	}
 	rep.FinishedAt = r.now()
@@ -249,25 +288,6 @@ func (r *Reconciler) enqueueOne(ctx context.Context, c Classified, rep *Report) 
 		return 0, err
 	}
 	return enqueueRestore(ctx, r.Queue, task, RestoreTaskID(p, c.Warning == WarnMissingDate))
-}
-
-// deleteExpiredOrphans removes orphan locks older than MAX_LOCK_AGE, each only if it still
-// holds the value that was read (compare-and-delete). Failures are logged, not fatal.
-func (r *Reconciler) deleteExpiredOrphans(ctx context.Context, orphans []Orphan, rep *Report) {
-	now := rep.SnapshotAt // the shared clock's instant, like the classification's
-	for _, o := range orphans {
-		if !OrphanExpired(o, now, r.Rules.MaxLockAge) {
-			continue
-		}
-		deleted, err := r.Locks.DeleteIfValue(ctx, o.Tag, o.Lock.Value)
-		if err != nil {
-			r.log().Warn("delete orphan lock", "tag", o.Tag, "err", err)
-			continue
-		}
-		if deleted {
-			rep.OrphansDeleted++
-		}
-	}
 }
 
 func (r *Reconciler) logReport(rep *Report) {

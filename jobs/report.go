@@ -41,7 +41,16 @@ type Report struct {
 	AlreadyLocked  int `json:"already_locked"`
 	HolderMismatch int `json:"holder_mismatch"`
 	OrphanLocks    int `json:"orphan_locks"`
-	OrphansDeleted int `json:"orphans_deleted"`
+	// OrphansPastGrace are orphans unbacked with the same value for at least ORPHAN_GRACE
+	// (drift: a run releases them, unless the safety valve holds it).
+	OrphansPastGrace int `json:"orphans_past_grace"`
+	OrphansReleased  int `json:"orphans_released"`
+	// Retracted are restored locks taken back: a fresh snapshot no longer backed them.
+	Retracted int `json:"retracted"`
+	// DeletionsHeld is set when the safety valve kept the run from deleting anything, and
+	// HeldReason says why (see ValveHolds).
+	DeletionsHeld int    `json:"deletions_held,omitempty"`
+	HeldReason    string `json:"held_reason,omitempty"`
 
 	// DeferredUntil is set when the read budget was spent: nothing was read, and one full
 	// reconcile is queued for this time (a full dry run when this run was dry).
@@ -53,10 +62,11 @@ type Report struct {
 }
 
 // Drift says whether Redis disagreed with the sheet when the run looked: a spool the sheet
-// says is taken has no lock or somebody else's. This is the one rule for "in sync" (`plan`
-// exits 3 on drift). Orphans younger than ORPHAN_GRACE are not drift: the backend writes the
-// lock before the row, so a fresh lock is briefly unbacked.
-func (r *Report) Drift() bool { return r.Missing > 0 || r.HolderMismatch > 0 }
+// says is taken has no lock or somebody else's, or a lock has stayed unbacked by the sheet for
+// ORPHAN_GRACE or more. This is the one rule for "in sync" (`plan` exits 3 on drift). Orphans
+// younger than ORPHAN_GRACE are not drift: the backend writes the lock before the row, so a
+// fresh lock is briefly unbacked.
+func (r *Report) Drift() bool { return r.Missing > 0 || r.HolderMismatch > 0 || r.OrphansPastGrace > 0 }
 
 func (r *Report) count(c Classified) {
 	switch c.Class {
@@ -127,7 +137,10 @@ func (r *Report) Counts() []Count {
 		{"already_locked", r.AlreadyLocked, CountLocks, false},
 		{"holder_mismatch", r.HolderMismatch, CountLocks, true},
 		{"orphan_locks", r.OrphanLocks, CountLocks, true},
-		{"orphans_deleted", r.OrphansDeleted, CountLocks, false},
+		{"orphans_past_grace", r.OrphansPastGrace, CountLocks, true},
+		{"orphans_released", r.OrphansReleased, CountLocks, true},
+		{"retracted", r.Retracted, CountLocks, true},
+		{"deletions_held", r.DeletionsHeld, CountLocks, true},
 	}
 }
 

@@ -23,8 +23,9 @@ type Restorer struct {
 	Settle    time.Duration // RELEASE_SETTLE
 	Log       *slog.Logger
 	Observer  Observer
-	// Retrigger, when set, gets a stale_snapshot restore's spool for a fresh look (nil: it
-	// waits for the next reconcile).
+	// Retrigger, when set, gets a stale_snapshot restore's spool for a fresh look, and every
+	// restored spool for its verifying look RELEASE_SETTLE + 1 s later (nil: both wait for
+	// the next reconcile).
 	Retrigger Retrigger
 }
 
@@ -45,8 +46,15 @@ func (r *Restorer) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	}
 	r.observer().RestoreFinished(outcome)
 	r.logSpool(ctx, p, outcome)
-	if outcome == OutcomeStaleSnapshot && p.Trigger != TriggerStaleRestore {
-		r.askFreshLook(ctx, p.RunID, p.Tag)
+	switch outcome {
+	case OutcomeStaleSnapshot:
+		if p.Trigger != TriggerStaleRestore {
+			r.askFreshLook(ctx, p.RunID, p.Tag)
+		}
+	case OutcomeRestored:
+		r.VerifyLater(ctx, p.RunID, p.Tag)
+	case OutcomeRecentlyReleased:
+		r.lookAfterSettle(ctx, p.RunID, p.Tag)
 	}
 	if body, err := json.Marshal(RestoreResult{Tag: p.Tag, Outcome: outcome, RunID: p.RunID}); err == nil {
 		if w := task.ResultWriter(); w != nil {
@@ -54,6 +62,38 @@ func (r *Restorer) ProcessTask(ctx context.Context, task *asynq.Task) error {
 		}
 	}
 	return nil
+}
+
+// VerifyLater asks for the verifying look at restored spools: RELEASE_SETTLE + 1 s later a
+// fresh snapshot is past any lag of the sheet, and a lock it does not back is taken back (see
+// Plan.Judge). Looks due together are coalesced into one run. The restore marker the script
+// wrote lets a full reconcile do the same when this process loses its timer.
+func (r *Restorer) VerifyLater(ctx context.Context, runID string, tags ...string) {
+	r.lookAfter(ctx, TriggerVerify, "ask for the verifying look at restored spools", runID, tags)
+}
+
+// lookAfterSettle asks for a look at spools whose restores were refused as recently released,
+// once RELEASE_SETTLE has passed from now (so past the tombstone's window): if the sheet still
+// says taken then, the backend failed to clear it and the lock comes back. The keyspace watcher
+// asks for the same look when it records the DEL, but that look's restore is deduplicated
+// against a restore of the same occupation still queued from before the window ended, which is
+// then refused too; this look comes after that refusal. Looks due together are coalesced with
+// the watcher's (same trigger).
+func (r *Restorer) lookAfterSettle(ctx context.Context, runID string, tags ...string) {
+	r.lookAfter(ctx, TriggerKeyspace, "ask for a look after the release window", runID, tags)
+}
+
+// lookAfter asks for a targeted look at tags RELEASE_SETTLE + 1 s from now. The wait is
+// measured on this process's clock (it only says when to look; the look decides on Redis
+// time), and the look outlives this task, so its context must not end with the task.
+func (r *Restorer) lookAfter(ctx context.Context, trigger, what, runID string, tags []string) {
+	if r.Retrigger == nil || len(tags) == 0 {
+		return
+	}
+	at := time.Now().Add(r.Settle + time.Second)
+	if err := r.Retrigger.TriggerTagsAt(context.WithoutCancel(ctx), trigger, at, tags...); err != nil {
+		r.log().Warn(what, "spools", len(tags), "first_tag", tags[0], "run_id", runID, "err", err)
+	}
 }
 
 // HandleError is the server's asynq.ErrorHandler: when a restore has used up its retries it

@@ -37,15 +37,11 @@ func (r *Restorer) ProcessBatch(ctx context.Context, task *asynq.Task) error {
 		return fmt.Errorf("restore batch of %d spools of run %q: %w", len(reqs), p.RunID, err)
 	}
 	res := RestoreBatchResult{RunID: p.RunID, Outcomes: map[RestoreOutcome]int{}, Spools: map[RestoreOutcome][]string{}}
-	var stale []string
 	for i, outcome := range outcomes {
 		s := p.Spools[i]
 		r.observer().RestoreFinished(outcome)
 		res.Outcomes[outcome]++
 		res.Spools[outcome] = append(res.Spools[outcome], s.Tag)
-		if outcome == OutcomeStaleSnapshot {
-			stale = append(stale, s.Tag)
-		}
 		if outcome != OutcomeRestored {
 			r.logSpool(ctx, RestorePayload{Tag: s.Tag, Holder: s.Holder, Row: s.Row, RunID: p.RunID,
 				Trigger: p.Trigger, SnapshotAt: p.SnapshotAt}, outcome)
@@ -54,9 +50,11 @@ func (r *Restorer) ProcessBatch(ctx context.Context, task *asynq.Task) error {
 	r.log().Info("restore batch", "run_id", p.RunID, "trigger", p.Trigger, "locks", len(p.Spools),
 		"restored", res.Outcomes[OutcomeRestored], "not_restored", len(p.Spools)-res.Outcomes[OutcomeRestored],
 		"write_ms", float64(took.Microseconds())/1000)
-	if len(stale) > 0 && p.Trigger != TriggerStaleRestore {
+	if stale := res.Spools[OutcomeStaleSnapshot]; len(stale) > 0 && p.Trigger != TriggerStaleRestore {
 		r.askFreshLook(ctx, p.RunID, stale...)
 	}
+	r.VerifyLater(ctx, p.RunID, res.Spools[OutcomeRestored]...)
+	r.lookAfterSettle(ctx, p.RunID, res.Spools[OutcomeRecentlyReleased]...)
 	if body, err := json.Marshal(res); err == nil {
 		if w := task.ResultWriter(); w != nil {
 			_, _ = w.Write(body)

@@ -3,6 +3,7 @@ package jobs
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -41,14 +42,15 @@ func TestRestorerLooksAgainOnceAtStaleRestores(t *testing.T) {
 	if len(looks.calls) != 1 {
 		t.Fatalf("a stale restore planned by a fresh look asked again: %v", looks.calls)
 	}
-	// Other outcomes never ask.
+	// A restored lock asks for its verifying look and a recently released one for a look
+	// after the release window; the other outcomes never ask.
 	p.Trigger = TriggerSchedule
-	for _, out := range []RestoreOutcome{OutcomeRestored, OutcomeRecentlyReleased, OutcomeHolderMismatch, OutcomeTooOld} {
+	for _, out := range []RestoreOutcome{OutcomeRestored, OutcomeRecentlyReleased, OutcomeHolderMismatch, OutcomeTooOld, OutcomeAlreadyLocked} {
 		locks.outcome = out
 		runRestore(t, r, p)
 	}
-	if len(looks.calls) != 1 {
-		t.Fatalf("non-stale outcomes asked for looks: %v", looks.calls)
+	if want := []string{TriggerStaleRestore + ":A", TriggerVerify + ":A", TriggerKeyspace + ":A"}; !slices.Equal(looks.calls, want) {
+		t.Fatalf("looks = %v, want %v", looks.calls, want)
 	}
 	// Without a Retrigger the stale restore just waits for the next reconcile.
 	r.Retrigger, locks.outcome = nil, OutcomeStaleSnapshot

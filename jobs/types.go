@@ -40,3 +40,17 @@ var RestoreOutcomes = []RestoreOutcome{
 	OutcomeRestored, OutcomeAlreadyLocked, OutcomeHolderMismatch,
 	OutcomeRecentlyReleased, OutcomeStaleSnapshot, OutcomeTooOld,
 }
+
+// RestoreMarker is what a restore leaves beside the lock it wrote (reconciler:restored:{TAG}):
+// the value and when it was written, until a look from a fresh snapshot has verified it.
+type RestoreMarker struct {
+	Value string
+	At    time.Time
+}
+
+// OrphanSighting is the stored first time a tag's lock was seen unbacked by the sheet while it
+// held Value. A tag seen backed again, or holding another value, starts over.
+type OrphanSighting struct {
+	Value     string
+	FirstSeen time.Time
+}

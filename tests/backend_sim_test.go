@@ -18,12 +18,17 @@ import (
 )
 
 // simBackend plays the shop-floor backend against the worker: INICIAR takes a lock and then
-// writes the sheet; FINALIZAR deletes the lock and then clears the sheet. Every sheet write
-// stays invisible to readers for `stale`, like the real API's stale reads after a write.
+// writes the sheet; FINALIZAR releases the lock and then clears the sheet. Sheet writes reach
+// readers late: with `stale`, the sheet before each write is served for that long (the real
+// API's stale reads after a write); with `lag`, every read sees the sheet as it was `lag` ago.
 type simBackend struct {
 	rds   *redisserver.Server
 	emu   *sheetsemu.Emulator
 	stale time.Duration
+	// seedRelease is the backend's release as it is: it compares `{id}:{uuid}` with the stored
+	// `{id}:{uuid}:{timestamp}`, so it never deletes, and the row is cleared anyway.
+	seedRelease bool
+	pause       time.Duration
 
 	mu     sync.Mutex
 	grid   [][]any
@@ -36,13 +41,25 @@ type simBackend struct {
 	ops     atomic.Int64
 }
 
+// simOptions shape a simulated backend (see simBackend).
+type simOptions struct {
+	stale, lag  time.Duration
+	seedRelease bool
+	// pause is the mean wait between one simulated worker's operations (default 35 ms).
+	pause time.Duration
+}
+
 func newSimBackend(t *testing.T, rds *redisserver.Server, emu *sheetsemu.Emulator, spools int, stale time.Duration) *simBackend {
+	return newSimBackendWith(t, rds, emu, spools, simOptions{stale: stale})
+}
+
+func newSimBackendWith(t *testing.T, rds *redisserver.Server, emu *sheetsemu.Emulator, spools int, o simOptions) *simBackend {
 	header := sheets.OperacionesHeader()
 	rows := make([]map[string]any, spools)
 	for i := range rows {
 		rows[i] = sheetsemu.Spool(fmt.Sprintf("SIM-%04d", i), "", "")
 	}
-	b := &simBackend{rds: rds, emu: emu, stale: stale, grid: sheetsemu.Grid(header, rows...), held: map[string]string{}}
+	b := &simBackend{rds: rds, emu: emu, stale: o.stale, seedRelease: o.seedRelease, pause: o.pause, grid: sheetsemu.Grid(header, rows...), held: map[string]string{}}
 	for i, h := range header {
 		switch h {
 		case sheetsemu.ColTag:
@@ -54,6 +71,9 @@ func newSimBackend(t *testing.T, rds *redisserver.Server, emu *sheetsemu.Emulato
 		}
 	}
 	emu.SetSheet("Operaciones", b.grid)
+	if o.lag > 0 {
+		emu.SetReadLag(o.lag)
+	}
 	return b
 }
 
@@ -68,32 +88,48 @@ func (b *simBackend) writeRow(row int, holder, date string) {
 	}
 	r[b.holder], r[b.date] = holder, date
 	b.grid[row] = r
-	b.emu.ServeStaleFor(b.stale)
+	if b.stale > 0 {
+		b.emu.ServeStaleFor(b.stale)
+	}
 	b.emu.SetSheet("Operaciones", b.grid)
 }
 
-func (b *simBackend) iniciar(row, workerID int) error {
+// iniciar takes the spool of grid row `row`; false when a lock was already there (the backend
+// answers "occupied").
+func (b *simBackend) iniciar(row, workerID int) (bool, error) {
 	tag := fmt.Sprintf("SIM-%04d", row-1)
 	now := time.Now().In(santiago)
 	value := fmt.Sprintf("%d:%s:%s", workerID, uuid.NewString(), now.Format("02-01-2006 15:04:05"))
 	ok, err := b.rds.Do("SET", "spool_lock:"+tag, value, "NX")
 	if err != nil {
-		return err
+		return false, err
 	}
 	if ok != "OK" {
 		b.blocked.Add(1)
-		return nil
+		return false, nil
 	}
 	b.mu.Lock()
 	b.held[tag] = value
 	b.mu.Unlock()
 	b.writeRow(row, fmt.Sprintf("SB(%d)", workerID), now.Format("02-01-2006 15:04:05"))
-	return nil
+	return true, nil
 }
 
 func (b *simBackend) finalizar(row int) error {
 	tag := fmt.Sprintf("SIM-%04d", row-1)
-	if _, err := b.rds.Do("DEL", "spool_lock:"+tag); err != nil {
+	b.mu.Lock()
+	value := b.held[tag]
+	b.mu.Unlock()
+	if b.seedRelease {
+		// The backend's own compare: the token it kept lacks the timestamp, so it never matches.
+		parts := strings.SplitN(value, ":", 3)
+		token := parts[0] + ":" + parts[1]
+		if got, err := b.rds.Do("GET", "spool_lock:"+tag); err != nil {
+			return err
+		} else if got == token {
+			return fmt.Errorf("the seed-era compare matched %q: the simulation is wrong", token)
+		}
+	} else if _, err := b.rds.Do("DEL", "spool_lock:"+tag); err != nil {
 		return err
 	}
 	b.mu.Lock()
@@ -101,6 +137,14 @@ func (b *simBackend) finalizar(row int) error {
 	b.mu.Unlock()
 	b.writeRow(row, "", "")
 	return nil
+}
+
+// nextPause is a random wait around the mean pause (10-50 ms by default).
+func (b *simBackend) nextPause(rng *rand.Rand) time.Duration {
+	if b.pause == 0 {
+		return time.Duration(10+rng.IntN(40)) * time.Millisecond
+	}
+	return b.pause/2 + time.Duration(rng.Int64N(int64(b.pause)))
 }
 
 // run drives `workers` goroutines, each on its own spools, until stop closes.
@@ -116,20 +160,20 @@ func (b *simBackend) run(t *testing.T, workers, spools int, stop <-chan struct{}
 				select {
 				case <-stop:
 					return
-				case <-time.After(time.Duration(10+rng.IntN(40)) * time.Millisecond):
+				case <-time.After(b.nextPause(rng)):
 				}
 				row := 1 + w + workers*rng.IntN(spools/workers) // grid row (1 = first data row)
 				var err error
 				if taken[row] {
 					err = b.finalizar(row)
+					taken[row] = false
 				} else {
-					err = b.iniciar(row, 100+w)
+					taken[row], err = b.iniciar(row, 100+w)
 				}
 				if err != nil {
 					t.Errorf("backend op: %v", err)
 					return
 				}
-				taken[row] = !taken[row]
 				b.ops.Add(1)
 			}
 		}()

@@ -132,7 +132,7 @@ func TestWorkerRestoresMissingLocks(t *testing.T) {
 		t.Errorf("another holder's lock lost its TTL: %d", ttl)
 	}
 	if got := rds.MustDo("EXISTS", "spool_lock:ORPHAN-1"); got != "1" {
-		t.Errorf("the orphan lock was deleted without ORPHAN_CLEANUP")
+		t.Errorf("the orphan lock was deleted before ORPHAN_GRACE (10m) had passed")
 	}
 	for _, tag := range []string{"BAD-HOLDER-1", "BAD-DATE-1"} {
 		if rds.MustDo("EXISTS", "spool_lock:"+tag) != "0" {

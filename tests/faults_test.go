@@ -447,8 +447,8 @@ func TestWorkerSheetsFaults(t *testing.T) {
 		if o.failed != nil {
 			t.Fatalf("an empty sheet failed the run: %s", o.err())
 		}
-		// Every lock is an orphan now: reported, never deleted (ORPHAN_CLEANUP is off).
-		if o.count("rows") != 0 || o.count("missing") != 0 || o.count("orphan_locks") != all-len(dropped) || o.count("orphans_deleted") != 0 {
+		// Every lock is an orphan now: reported, not released (first seen now, ORPHAN_GRACE is 10m).
+		if o.count("rows") != 0 || o.count("missing") != 0 || o.count("orphan_locks") != all-len(dropped) || o.count("orphans_released") != 0 {
 			t.Errorf("report %v; want 0 rows, nothing missing, %d orphans, none deleted", o.finished, all-len(dropped))
 		}
 		healthy(t, all-len(dropped))

@@ -19,7 +19,7 @@ type Config struct {
 	Tasks               jobs.Tasks      // makes every task (deadlines, queues, retention)
 	RestoreMaxStaleness time.Duration
 	ReleaseSettle       time.Duration
-	OrphanCleanup       bool
+	OrphanGrace         time.Duration // ORPHAN_GRACE; 0: off (orphans reported, never released)
 	Concurrency         int
 	MaxReadsPerMinute   int           // SHEETS_MAX_READS_PER_MINUTE, across replicas
 	ShutdownTimeout     time.Duration // how long in-flight tasks may finish before being handed back

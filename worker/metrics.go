@@ -22,6 +22,9 @@ type Metrics struct {
 	rows           *prometheus.GaugeVec
 	sheetsRequests *prometheus.CounterVec
 	lastSuccess    prometheus.Gauge
+	orphans        prometheus.Counter
+	retracted      prometheus.Counter
+	held           prometheus.Counter
 }
 
 // NewMetrics registers the collectors (and Go/process collectors) in a new registry.
@@ -47,8 +50,18 @@ func NewMetrics() *Metrics {
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "reconciler_last_success_timestamp_seconds", Help: "Unix time of the last successful reconcile.",
 		}),
+		orphans: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "reconciler_orphans_released_total", Help: "Orphan locks released after ORPHAN_GRACE unbacked by the sheet.",
+		}),
+		retracted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "reconciler_retracted_total", Help: "Restored locks taken back because a fresh snapshot no longer backed them.",
+		}),
+		held: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "reconciler_deletions_held_total", Help: "Deletions the safety valve held (a run that would delete too many locks deletes none).",
+		}),
 	}
 	m.Registry.MustRegister(m.runs, m.runDuration, m.restores, m.rows, m.sheetsRequests, m.lastSuccess,
+		m.orphans, m.retracted, m.held,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range jobs.RestoreOutcomes {
 		m.restores.WithLabelValues(string(o))
@@ -60,6 +73,12 @@ func NewMetrics() *Metrics {
 func (m *Metrics) RunFinished(trigger, outcome string, took time.Duration, r *jobs.Report) {
 	m.runs.WithLabelValues(trigger, outcome).Inc()
 	m.runDuration.WithLabelValues(trigger).Observe(took.Seconds())
+	if r != nil {
+		// Counted whatever the outcome: a run that failed after deleting still deleted.
+		m.orphans.Add(float64(r.OrphansReleased))
+		m.retracted.Add(float64(r.Retracted))
+		m.held.Add(float64(r.DeletionsHeld))
+	}
 	if outcome != "ok" || r == nil {
 		return
 	}

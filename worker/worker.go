@@ -65,8 +65,8 @@ func New(cfg Config, log *slog.Logger, p Parts) *Worker {
 	rdb.AddHook(redisHook{o: w.outage, kick: w.restart.Kick})
 	w.reconciler = &jobs.Reconciler{
 		Sheet: sheet, Locks: store, Runs: store, Queue: queue{w.client, w.inspector, store},
-		Rules: cfg.Rules, Tasks: cfg.Tasks, OrphanCleanup: cfg.OrphanCleanup, Clock: store,
-		Log: log, Observer: w.metrics,
+		Rules: cfg.Rules, Tasks: cfg.Tasks, Settle: cfg.ReleaseSettle, OrphanGrace: cfg.OrphanGrace,
+		Clock: store, Retrigger: w.triggers, Log: log, Observer: w.metrics,
 		Budget:  &readBudget{reads: store, max: int64(cfg.MaxReadsPerMinute), now: time.Now},
 		Pending: w.triggers,
 	}

@@ -11,14 +11,22 @@ import (
 //go:embed delete_if_value.lua
 var deleteIfValueSource string
 
-// deleteIfValueScript compares and deletes atomically, so a lock re-taken (or changed) after
-// it was read is never deleted by mistake.
+// deleteIfValueScript compares and deletes one string key atomically (restore markers).
 var deleteIfValueScript = redis.NewScript(deleteIfValueSource)
 
-// DeleteIfValue deletes the lock of tag only while it still holds exactly value (used by the
-// orphan cleanup). It reports whether it deleted.
-func (s *Store) DeleteIfValue(ctx context.Context, tag, value string) (bool, error) {
-	n, err := deleteIfValueScript.Run(ctx, s.client, []string{s.Key(tag)}, value).Int64()
+//go:embed delete_lock.lua
+var deleteLockSource string
+
+// deleteLockScript compares and deletes a lock with its restore marker and orphan sighting,
+// so a lock re-taken (or changed) after it was read is never deleted by mistake, and no
+// bookkeeping outlives the lock it was about.
+var deleteLockScript = redis.NewScript(deleteLockSource)
+
+// DeleteLock deletes the lock of tag only while it still holds exactly value, together with
+// the tag's restore marker and orphan sighting (a retraction or an orphan release). It reports
+// whether it deleted the lock.
+func (s *Store) DeleteLock(ctx context.Context, tag, value string) (bool, error) {
+	n, err := deleteLockScript.Run(ctx, s.client, []string{s.Key(tag), RestoredKey(tag), OrphansKey}, value, tag).Int64()
 	if err != nil {
 		return false, fmt.Errorf("redislock: delete lock %q if unchanged: %w", tag, err)
 	}

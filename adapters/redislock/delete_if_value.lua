@@ -1,4 +1,5 @@
--- Compare-and-delete: delete KEYS[1] only while it is a string equal to ARGV[1].
+-- Compare-and-delete: delete KEYS[1] only while it is a string equal to ARGV[1] (used for restore
+-- markers, which a newer restore may have rewritten).
 -- Returns 1 when it deleted, 0 otherwise.
 if redis.call('TYPE', KEYS[1])['ok'] ~= 'string' then
   return 0

@@ -1,38 +1,47 @@
 package redislock
 
-import "testing"
+import (
+	"testing"
+	"time"
 
-func TestDeleteIfValue(t *testing.T) {
+	"reconciler/jobs"
+)
+
+func TestDeleteLockComparesAndTakesBookkeeping(t *testing.T) {
 	e := newEnv(t, Options{})
 	key := "spool_lock:" + tag
 	const v = "93:0b7f5c62-1111-4222-8333-444455556666:13-05-2026 11:33:48"
-
+	at := time.UnixMilli(1_778_000_000_000)
 	e.srv.MustDo("SET", key, v)
-	deleted, err := e.store.DeleteIfValue(ctxT(t), tag, v)
-	if err != nil || !deleted {
-		t.Fatalf("matching value: deleted = %v, err = %v", deleted, err)
+	e.srv.MustDo("SET", RestoredKey(tag), encodeStamped(at, v))
+	if err := e.store.UpdateOrphans(ctxT(t), map[string]jobs.OrphanSighting{tag: {Value: v, FirstSeen: at}, "KEEP": {Value: "x", FirstSeen: at}}, nil); err != nil {
+		t.Fatal(err)
 	}
-	if e.exists(t, key) {
-		t.Fatal("key still exists after a matching delete")
-	}
-
-	// The lock changed between the read and the delete: kept.
-	e.srv.MustDo("SET", key, "7:new:13-05-2026 12:00:00")
-	deleted, err = e.store.DeleteIfValue(ctxT(t), tag, v)
+	// The lock changed between the read and the delete: nothing is touched.
+	deleted, err := e.store.DeleteLock(ctxT(t), tag, "93:other:13-05-2026 11:33:48")
 	if err != nil || deleted {
 		t.Fatalf("changed value: deleted = %v, err = %v", deleted, err)
 	}
-	if got := e.srv.MustDo("GET", key); got != "7:new:13-05-2026 12:00:00" {
-		t.Fatalf("value = %q", got)
+	if !e.exists(t, key) || !e.exists(t, RestoredKey(tag)) || e.srv.MustDo("HEXISTS", OrphansKey, tag) != "1" {
+		t.Fatal("a failed compare touched the lock or its bookkeeping")
 	}
-
+	deleted, err = e.store.DeleteLock(ctxT(t), tag, v)
+	if err != nil || !deleted {
+		t.Fatalf("matching value: deleted = %v, err = %v", deleted, err)
+	}
+	if e.exists(t, key) || e.exists(t, RestoredKey(tag)) || e.srv.MustDo("HEXISTS", OrphansKey, tag) != "0" {
+		t.Fatal("the lock, its marker or its sighting outlived the delete")
+	}
+	if e.srv.MustDo("HEXISTS", OrphansKey, "KEEP") != "1" {
+		t.Fatal("another tag's sighting was deleted")
+	}
 	// Absent, or another type: nothing to delete, no error.
-	deleted, err = e.store.DeleteIfValue(ctxT(t), "ABSENT", v)
+	deleted, err = e.store.DeleteLock(ctxT(t), "ABSENT", v)
 	if err != nil || deleted {
 		t.Fatalf("absent: deleted = %v, err = %v", deleted, err)
 	}
 	e.srv.MustDo("HSET", "spool_lock:H", "f", v)
-	deleted, err = e.store.DeleteIfValue(ctxT(t), "H", v)
+	deleted, err = e.store.DeleteLock(ctxT(t), "H", v)
 	if err != nil || deleted || !e.exists(t, "spool_lock:H") {
 		t.Fatalf("hash: deleted = %v, err = %v", deleted, err)
 	}

@@ -12,6 +12,19 @@ import (
 // It does not follow LOCK_KEY_PREFIX, so tombstones never match the lock key pattern.
 const TombstonePrefix = "reconciler:released:"
 
+// RestoredPrefix starts every restore marker key: `reconciler:restored:{TAG}` holds
+// "{restore unix ms}|{lock value}" for a lock this worker restored and has not verified yet
+// (DESIGN.md, "The release race"). Written by the restore script, in the same step as the lock.
+const RestoredPrefix = "reconciler:restored:"
+
+// OrphansKey is the hash of orphan sightings: field TAG, value "{first-seen unix ms}|{lock
+// value}", the first snapshot that saw that value unbacked (DESIGN.md, "Orphan locks"). One
+// hash, so replicas and restarts agree and a full run reads every sighting in one command.
+const OrphansKey = "reconciler:orphans"
+
+// RestoredKey is the restore marker key of tag.
+func RestoredKey(tag string) string { return RestoredPrefix + tag }
+
 // Key is the lock key of tag: `{prefix}{TAG}`, exactly as the backend writes it.
 func (s *Store) Key(tag string) string { return s.prefix + tag }
 

@@ -38,11 +38,35 @@ func (s *Store) Locks(ctx context.Context, tags []string) (map[string]jobs.Lock,
 	return s.parseLocks(values), nil
 }
 
+// CountLocks counts the lock keys: the SCAN of AllLocks without reading any value (the safety
+// valve of a targeted run needs how many locks there are, not what they hold). Keys of another
+// type are counted too; that errs on the side of deleting less.
+func (s *Store) CountLocks(ctx context.Context) (int, error) {
+	keys, err := s.scanKeys(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return len(keys), nil
+}
+
 // AllLocks returns every lock key's lock (for the orphan report): a SCAN of the prefix, then
 // the values in one pipelined MGET round trip. A key deleted between the SCAN and the MGET is
 // simply absent, as is a lock key that does not hold a string. ctx is checked between SCAN
 // steps, so a deadline stops a long scan.
 func (s *Store) AllLocks(ctx context.Context) (map[string]jobs.Lock, error) {
+	keys, err := s.scanKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	values, err := s.mget(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("redislock: read %d scanned locks: %w", len(keys), err)
+	}
+	return s.parseLocks(values), nil
+}
+
+// scanKeys returns every lock key once. ctx is checked between SCAN steps.
+func (s *Store) scanKeys(ctx context.Context) ([]string, error) {
 	pattern := s.keysPattern()
 	seen := make(map[string]struct{})
 	var keys []string
@@ -65,14 +89,9 @@ func (s *Store) AllLocks(ctx context.Context) (map[string]jobs.Lock, error) {
 		}
 		cursor = next
 		if cursor == 0 {
-			break
+			return keys, nil
 		}
 	}
-	values, err := s.mget(ctx, keys)
-	if err != nil {
-		return nil, fmt.Errorf("redislock: read %d scanned locks: %w", len(keys), err)
-	}
-	return s.parseLocks(values), nil
 }
 
 // mget returns the string values of the present keys among keys, sending MGETs of at most

@@ -34,7 +34,8 @@ var restoreScript = redis.NewScript(restoreSource)
 //     that is not a number counts as a release happening now: the restore is refused and the
 //     tombstone rewritten to now (with the normal tombstone TTL), so it cannot block forever.
 //  5. restored otherwise: SET NX of a new value (fresh uuid4, OccupiedAt in the store's zone),
-//     without TTL.
+//     without TTL, and the restore marker RestoredKey(Tag) = "{now ms}|{value}" with the TTL
+//     RestoredMarkerTTL(Settle), so the restore is verified later from a fresh snapshot.
 //
 // With a RunID the outcome is also added to that run's tally (see AddTally) inside the same
 // script: one round trip per restore instead of two, and no decision goes uncounted because a
@@ -61,20 +62,21 @@ func (s *Store) RestoreBatch(ctx context.Context, reqs []jobs.RestoreRequest) ([
 	if err := validateBatch(reqs); err != nil {
 		return nil, fmt.Errorf("redislock: restore %s: %w", batchName(reqs), err)
 	}
-	// The layout restore.lua reads: five shared arguments, then per lock two keys (lock,
-	// tombstone) and four arguments (value, worker prefix, occupied-at, snapshot); the tally key
-	// last.
+	// The layout restore.lua reads: six shared arguments, then per lock three keys (lock,
+	// tombstone, restore marker) and four arguments (value, worker prefix, occupied-at,
+	// snapshot); the tally key last.
 	first := reqs[0]
-	keys := make([]string, 0, 2*len(reqs)+1)
-	args := make([]any, 0, 5+4*len(reqs))
+	keys := make([]string, 0, 3*len(reqs)+1)
+	args := make([]any, 0, 6+4*len(reqs))
 	args = append(args, first.MaxAge.Milliseconds(), first.Staleness.Milliseconds(),
-		first.Settle.Milliseconds(), s.tombTTL.Milliseconds(), TallyTTL.Milliseconds())
+		first.Settle.Milliseconds(), s.tombTTL.Milliseconds(), TallyTTL.Milliseconds(),
+		RestoredMarkerTTL(first.Settle).Milliseconds())
 	for _, req := range reqs {
 		id, err := uuid.NewRandom()
 		if err != nil {
 			return nil, fmt.Errorf("redislock: restore %q: new uuid: %w", req.Tag, err)
 		}
-		keys = append(keys, s.Key(req.Tag), TombstoneKey(req.Tag))
+		keys = append(keys, s.Key(req.Tag), TombstoneKey(req.Tag), RestoredKey(req.Tag))
 		args = append(args, FormatValue(req.WorkerID, id, req.OccupiedAt, s.loc),
 			strconv.Itoa(req.WorkerID)+":", req.OccupiedAt.UnixMilli(), req.SnapshotAt.UnixMilli())
 	}

@@ -5,10 +5,12 @@
 -- ARGV[1] max age ms      ARGV[2] max staleness ms  ARGV[3] release settle ms
 -- ARGV[4] tombstone TTL ms (used only to normalize an unreadable tombstone)
 -- ARGV[5] tally TTL ms (used only with a tally key)
--- Then per lock i (i = 1..N), four ARGV from 6 + 4(i-1):
+-- ARGV[6] restore marker TTL ms
+-- Then per lock i (i = 1..N), four ARGV from 7 + 4(i-1):
 --   new lock value, worker-id prefix (e.g. "93:"), occupied-at ms, snapshot ms
--- KEYS per lock i: KEYS[2i-1] lock key, KEYS[2i] release tombstone key.
--- KEYS[2N+1] (optional) the run's tally hash: every outcome is counted there in this same step,
+-- KEYS per lock i: KEYS[3i-2] lock key, KEYS[3i-1] release tombstone key,
+--   KEYS[3i] restore marker key (reconciler:restored:{TAG}).
+-- KEYS[3N+1] (optional) the run's tally hash: every outcome is counted there in this same step,
 --         so a decision is never made without being counted.
 -- Returns the outcome names, one per lock, in order.
 
@@ -29,7 +31,7 @@ local settle = tonumber(ARGV[3])
 local tomb_ttl = tonumber(ARGV[4])
 
 -- decide is the whole decision for one lock, checks in this order.
-local function decide(lock_key, tomb_key, value, prefix, occupied, snapshot)
+local function decide(lock_key, tomb_key, marker_key, value, prefix, occupied, snapshot)
   -- 1. An existing key is never modified (value, type and TTL stay as they are), whatever it holds.
   local kind = redis.call('TYPE', lock_key)['ok']
   if kind ~= 'none' then
@@ -74,18 +76,23 @@ local function decide(lock_key, tomb_key, value, prefix, occupied, snapshot)
   if not redis.call('SET', lock_key, value, 'NX') then
     return 'holder_mismatch'
   end
+  -- 6. Mark the restore for verification (docs/design.md, "Verifying restores"):
+  --    "{now ms}|{value}", written only with a lock, in this same step, so no restored lock goes
+  --    unmarked. A later look from a fresh snapshot takes the lock back if the sheet does not
+  --    back it.
+  redis.call('SET', marker_key, string.format('%.0f', now) .. '|' .. value, 'PX', ARGV[6])
   return 'restored'
 end
 
 -- The layout of the keys and arguments of one lock (restore.go builds the same).
-local KEYS_PER_LOCK, ARGS_PER_LOCK, FIRST_LOCK_ARG = 2, 4, 6
+local KEYS_PER_LOCK, ARGS_PER_LOCK, FIRST_LOCK_ARG = 3, 4, 7
 local n = math.floor(#KEYS / KEYS_PER_LOCK)
 local outcomes = {}
 local counts = {}
 for i = 1, n do
   local k = KEYS_PER_LOCK * (i - 1)
   local a = FIRST_LOCK_ARG + ARGS_PER_LOCK * (i - 1)
-  local outcome = decide(KEYS[k + 1], KEYS[k + 2], ARGV[a], ARGV[a + 1],
+  local outcome = decide(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a], ARGV[a + 1],
     tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
   outcomes[i] = outcome
   counts[outcome] = (counts[outcome] or 0) + 1

@@ -37,6 +37,8 @@ type settings struct {
 	LogFormat      string
 	Production     bool
 	Embedded       bool // no Redis and no sheet configured, outside production
+	// Warnings are settings that still work but deserve a line in the log at start.
+	Warnings []string
 
 	Worker worker.Config
 }
@@ -133,12 +135,19 @@ func loadSettings(getenv func(string) string, needSheet bool) (settings, error) 
 		},
 		RestoreMaxStaleness: duration(env, "RESTORE_MAX_STALENESS", "60s", false, bad),
 		ReleaseSettle:       duration(env, "RELEASE_SETTLE", "60s", false, bad),
-		OrphanCleanup:       boolean(env, "ORPHAN_CLEANUP", bad),
+		OrphanGrace:         orphanGrace(env, bad),
 		Concurrency:         positiveInt(env, "WORKER_CONCURRENCY", "10", bad),
 		ShutdownTimeout:     5 * time.Second,
 		MonitorUser:         env("MONITOR_USER", "admin"),
 		MonitorPassword:     getenv("MONITOR_PASSWORD"),
 		Embedded:            s.Embedded,
+	}
+	if getenv("ORPHAN_CLEANUP") != "" {
+		// Not an error: a Railway project shares its variables with the backend's deploys, and
+		// a leftover must not stop the worker. ORPHAN_GRACE has a default, so say what applies.
+		s.Warnings = append(s.Warnings, fmt.Sprintf("ORPHAN_CLEANUP is no longer read: ORPHAN_GRACE replaced it "+
+			"(orphan locks are released after %s unbacked by the sheet; ORPHAN_GRACE=off never releases them); unset ORPHAN_CLEANUP",
+			graceLabel(w.OrphanGrace)))
 	}
 	s.MaxReadsPerMin = positiveInt(env, "SHEETS_MAX_READS_PER_MINUTE", "30", bad)
 	w.MaxReadsPerMinute = s.MaxReadsPerMin
@@ -262,11 +271,17 @@ func positiveInt(env func(string, string) string, name, def string, bad func(str
 	return n
 }
 
-func boolean(env func(string, string) string, name string, bad func(string, ...any)) bool {
-	v := env(name, "false")
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		bad("%s %q: use true or false", name, v)
+// orphanGrace reads ORPHAN_GRACE: a duration (default 10m) or "off" (0: never release).
+func orphanGrace(env func(string, string) string, bad func(string, ...any)) time.Duration {
+	if strings.EqualFold(env("ORPHAN_GRACE", "10m"), "off") {
+		return 0
 	}
-	return b
+	return duration(env, "ORPHAN_GRACE", "10m", false, bad)
+}
+
+func graceLabel(d time.Duration) string {
+	if d == 0 {
+		return "never (off)"
+	}
+	return d.String()
 }

@@ -45,7 +45,7 @@ func TestEveryProblemNamedAtOnce(t *testing.T) {
 		"RECONCILE_SCHEDULE":          "every tuesday",
 		"KEYSPACE_EVENTS":             "sometimes",
 		"SHEETS_MAX_READS_PER_MINUTE": "-3",
-		"ORPHAN_CLEANUP":              "maybe",
+		"ORPHAN_GRACE":                "soon",
 		"PORT":                        "99999",
 		"LOG_LEVEL":                   "loud",
 	}), true)
@@ -53,7 +53,7 @@ func TestEveryProblemNamedAtOnce(t *testing.T) {
 		t.Fatal("invalid configuration accepted")
 	}
 	for _, name := range []string{"REDIS_URL", "SHEET_CSV", "TIMEZONE", "RECONCILE_DEADLINE", "RESTORE_DEADLINE",
-		"MAX_LOCK_AGE", "RECONCILE_SCHEDULE", "KEYSPACE_EVENTS", "SHEETS_MAX_READS_PER_MINUTE", "ORPHAN_CLEANUP", "PORT", "LOG_LEVEL"} {
+		"MAX_LOCK_AGE", "RECONCILE_SCHEDULE", "KEYSPACE_EVENTS", "SHEETS_MAX_READS_PER_MINUTE", "ORPHAN_GRACE", "PORT", "LOG_LEVEL"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("the error does not name %s:\n%v", name, err)
 		}
@@ -145,5 +145,24 @@ func TestLongReleaseSettleKeepsItsTombstones(t *testing.T) {
 	}
 	if ttl := newStore(nil, s).TombstoneTTL(); ttl != 10*time.Minute {
 		t.Fatalf("default tombstone TTL %v, want the 10 min default", ttl)
+	}
+}
+
+func TestOrphanGrace(t *testing.T) {
+	for v, want := range map[string]time.Duration{"": 10 * time.Minute, "off": 0, "OFF": 0, "90s": 90 * time.Second, "30": 30 * time.Second} {
+		s, err := loadSettings(envOf(map[string]string{"ORPHAN_GRACE": v}), true)
+		if err != nil || s.Worker.OrphanGrace != want {
+			t.Errorf("ORPHAN_GRACE=%q: %v, %v; want %v", v, s.Worker.OrphanGrace, err, want)
+		}
+		if len(s.Warnings) != 0 {
+			t.Errorf("ORPHAN_GRACE=%q: warnings %v", v, s.Warnings)
+		}
+	}
+	// A leftover ORPHAN_CLEANUP does not stop the worker: it gets a warning naming what
+	// replaced it and what applies now.
+	s, err := loadSettings(envOf(map[string]string{"ORPHAN_CLEANUP": "false"}), true)
+	if err != nil || len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "ORPHAN_GRACE replaced it") ||
+		!strings.Contains(s.Warnings[0], "10m0s") || !strings.Contains(s.Warnings[0], "ORPHAN_GRACE=off") {
+		t.Fatalf("ORPHAN_CLEANUP: %v, warnings %q", err, s.Warnings)
 	}
 }

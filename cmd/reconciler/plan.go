@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"reconciler/jobs"
 )
@@ -48,7 +49,8 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	// The store is also the shared clock (Redis TIME): reading it writes nothing.
 	store := newStore(rdb, s)
-	r := &jobs.Reconciler{Sheet: sheet, Locks: store, Clock: store, Rules: s.Worker.Rules}
+	r := &jobs.Reconciler{Sheet: sheet, Locks: store, Clock: store, Rules: s.Worker.Rules,
+		Settle: s.Worker.ReleaseSettle, OrphanGrace: s.Worker.OrphanGrace}
 	ctx, cancel := context.WithTimeout(ctx, s.Worker.Tasks.ReconcileDeadline*3)
 	defer cancel()
 	plan, err := r.Plan(ctx, nil)
@@ -61,9 +63,10 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(planOutput{Report: rep, Drift: rep.Drift(), Restores: restoreLines(plan.Restores)})
+		_ = enc.Encode(planOutput{Report: rep, Drift: rep.Drift(), Restores: restoreLines(plan.Restores),
+			Orphans: orphanLines(plan.Orphans, s.Worker.OrphanGrace), Retractions: retractionLines(plan.Judgement.Retract)})
 	} else {
-		printPlan(stdout, rep, plan.Restores)
+		printPlan(stdout, rep, plan, s.Worker.OrphanGrace)
 	}
 	if rep.Drift() {
 		return exitDrift
@@ -72,9 +75,43 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 }
 
 type planOutput struct {
-	Report   *jobs.Report `json:"report"`
-	Drift    bool         `json:"drift"`
-	Restores []string     `json:"restores"`
+	Report      *jobs.Report `json:"report"`
+	Drift       bool         `json:"drift"`
+	Restores    []string     `json:"restores"`
+	Orphans     []orphanLine `json:"orphans"`
+	Retractions []string     `json:"retractions"`
+}
+
+// orphanLine is one orphan as `plan --json` lists it. UnbackedSeconds comes from the stored
+// first sighting; an orphan no run has recorded yet (or with ORPHAN_GRACE off) has none.
+type orphanLine struct {
+	Tag             string     `json:"tag"`
+	Value           string     `json:"value"`
+	FirstSeen       *time.Time `json:"first_seen,omitempty"`
+	UnbackedSeconds int64      `json:"unbacked_seconds"`
+	PastGrace       bool       `json:"past_grace"`
+}
+
+func orphanLines(orphans []jobs.Orphan, grace time.Duration) []orphanLine {
+	out := make([]orphanLine, 0, len(orphans))
+	for _, o := range orphans {
+		l := orphanLine{Tag: o.Tag, Value: o.Lock.Value, UnbackedSeconds: int64(o.Unbacked / time.Second)}
+		if !o.FirstSeen.IsZero() {
+			at := o.FirstSeen
+			l.FirstSeen = &at
+			l.PastGrace = grace > 0 && o.Unbacked >= grace
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func retractionLines(rs []jobs.Retraction) []string {
+	out := make([]string, 0, len(rs))
+	for _, x := range rs {
+		out = append(out, x.Tag+" "+x.Lock.Value)
+	}
+	return out
 }
 
 func restoreLines(cs []jobs.Classified) []string {
@@ -85,7 +122,8 @@ func restoreLines(cs []jobs.Classified) []string {
 	return out
 }
 
-func printPlan(w io.Writer, r *jobs.Report, restores []jobs.Classified) {
+func printPlan(w io.Writer, r *jobs.Report, plan jobs.Plan, grace time.Duration) {
+	restores := plan.Restores
 	PrintReport(w, r)
 	for i, c := range restores {
 		if i == 20 {
@@ -94,9 +132,33 @@ func printPlan(w io.Writer, r *jobs.Report, restores []jobs.Classified) {
 		}
 		fmt.Fprintf(w, "  would restore: row %d  %s  %s\n", c.Number, c.Tag, c.Holder)
 	}
+	printOrphans(w, plan.Orphans, grace)
+	for _, x := range plan.Judgement.Retract {
+		fmt.Fprintf(w, "  would retract (restored, no longer backed): %s  %s\n", x.Tag, x.Lock.Value)
+	}
 	if r.Drift() {
-		fmt.Fprintf(w, "drift: %d missing, %d held by someone else\n", r.Missing, r.HolderMismatch)
+		fmt.Fprintf(w, "drift: %d missing, %d held by someone else, %d orphans past ORPHAN_GRACE\n",
+			r.Missing, r.HolderMismatch, r.OrphansPastGrace)
 	} else {
 		fmt.Fprintln(w, "in sync")
+	}
+}
+
+// printOrphans lists orphans with how long each has been unbacked, from the first sighting a
+// worker stored (plan itself records nothing).
+func printOrphans(w io.Writer, orphans []jobs.Orphan, grace time.Duration) {
+	for i, o := range orphans {
+		if i == 20 {
+			fmt.Fprintf(w, "  … and %d more orphans\n", len(orphans)-20)
+			return
+		}
+		since := "not yet recorded by a worker"
+		if !o.FirstSeen.IsZero() {
+			since = "unbacked for " + o.Unbacked.Round(time.Second).String()
+			if grace > 0 && o.Unbacked >= grace {
+				since += ", past ORPHAN_GRACE " + grace.String()
+			}
+		}
+		fmt.Fprintf(w, "  orphan: %s  %s  (%s)\n", o.Tag, o.Lock.Value, since)
 	}
 }

@@ -27,6 +27,9 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 		return exitError
 	}
 	log, _ := worker.NewLogger(stderr, s.LogLevel, s.LogFormat)
+	for _, w := range s.Warnings {
+		log.Warn(w)
+	}
 
 	if s.Embedded {
 		demo, err := startEmbedded(s, log)

@@ -46,6 +46,8 @@ type Emulator struct {
 	stale       map[string][][]any
 	staleOrder  []string
 	staleUntil  time.Time
+	lag         time.Duration
+	versions    []version // with a read lag: the tabs after each change, oldest first
 	delay       time.Duration
 	failN       int
 	failStatus  int
@@ -81,6 +83,9 @@ func (e *Emulator) SetSheet(name string, grid [][]any) {
 		e.order = append(e.order, name)
 	}
 	e.sheets[name] = cloneGrid(grid)
+	if e.lag > 0 {
+		e.versions = append(e.versions, version{at: time.Now(), sheets: copySheets(e.sheets), order: append([]string(nil), e.order...)})
+	}
 }
 
 // FailNext makes the next n requests answer status with a Google-style error body, and a
@@ -148,6 +153,44 @@ func (e *Emulator) BytesServed() int64 {
 	return e.bytesServed
 }
 
+// version is the tabs as they were from at on (for SetReadLag).
+type version struct {
+	at     time.Time
+	sheets map[string][][]any
+	order  []string
+}
+
+// SetReadLag makes every read see the tabs as they were d ago (0 turns it off): each change
+// made with SetSheet becomes visible d later, in order, like a sheet whose reads lag its
+// writes by d. Unlike ServeStaleFor, a steady stream of writes cannot shorten the lag.
+func (e *Emulator) SetReadLag(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.lag = d
+	// The tabs as they are now count as old enough: they were there before the lag began.
+	e.versions = []version{{sheets: copySheets(e.sheets), order: append([]string(nil), e.order...)}}
+}
+
+func copySheets(m map[string][][]any) map[string][][]any {
+	out := make(map[string][][]any, len(m))
+	for name, g := range m {
+		out[name] = g // grids are replaced, never changed in place
+	}
+	return out
+}
+
+// lagged is the newest version at least lag old, dropping the versions before it. Called with
+// e.mu held.
+func (e *Emulator) lagged(now time.Time) version {
+	cut := now.Add(-e.lag)
+	i := 0
+	for i+1 < len(e.versions) && !e.versions[i+1].at.After(cut) {
+		i++
+	}
+	e.versions = e.versions[i:]
+	return e.versions[0]
+}
+
 // plan is what one request will get, decided under the lock when it arrives.
 type plan struct {
 	delay      time.Duration
@@ -192,7 +235,10 @@ func (e *Emulator) admit(req Request) plan {
 	e.requests++
 	e.reads = append(e.reads, req)
 	p := plan{delay: e.delay, sheets: e.sheets, order: e.order}
-	if time.Now().Before(e.staleUntil) {
+	if now := time.Now(); e.lag > 0 {
+		v := e.lagged(now)
+		p.sheets, p.order = v.sheets, v.order
+	} else if now.Before(e.staleUntil) {
 		p.sheets, p.order = e.stale, e.staleOrder
 	}
 	switch {

@@ -320,6 +320,50 @@ func TestServeStale(t *testing.T) {
 	}
 }
 
+func TestReadLag(t *testing.T) {
+	e := Start(t)
+	e.SetSheet("S", [][]any{{"h"}, {"v1"}})
+	const lag = 300 * time.Millisecond
+	e.SetReadLag(lag)
+	e.SetSheet("S", [][]any{{"h"}, {"v2"}})
+	v2At := time.Now() // v2 was set no later than this
+	e.SetSheet("S", [][]any{{"h"}, {"v3"}})
+	svc := client(t, e)
+	read := func() any {
+		vr, err := svc.Spreadsheets.Values.Get(e.SpreadsheetID(), "S!A2").Context(context.Background()).Do()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vr.Values[0][0]
+	}
+	// Every read answered before v2 can be lag old sees v1; versions only move forward, and
+	// the last one arrives.
+	order := map[any]int{"v1": 1, "v2": 2, "v3": 3}
+	last := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for last < 3 && time.Now().Before(deadline) {
+		got := read()
+		answered := time.Now()
+		if answered.Before(v2At.Add(lag)) && got != "v1" {
+			t.Fatalf("read answered %v after the write saw %v: the lag was not kept", answered.Sub(v2At), got)
+		}
+		if order[got] < last {
+			t.Fatalf("read went back to %v", got)
+		}
+		last = order[got]
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+	if last != 3 {
+		t.Fatalf("the last write never became visible (last %d)", last)
+	}
+	// Off: reads see the latest at once.
+	e.SetReadLag(0)
+	e.SetSheet("S", [][]any{{"h"}, {"v4"}})
+	if got := read(); got != "v4" {
+		t.Fatalf("without lag: %v, want v4", got)
+	}
+}
+
 func TestConcurrentUse(t *testing.T) {
 	e := Start(t)
 	e.SetSheet("S", [][]any{{"h"}, {"v"}})
