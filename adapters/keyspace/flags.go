@@ -12,8 +12,8 @@ const allAlias = "g$lshzxetd"
 
 // flagCosts says what the worker loses without each needed flag.
 var flagCosts = map[byte]string{
-	'K': "no keyspace events at all: expired or evicted locks wait for the next schedule tick, and releases leave no tombstones (the release race is guarded only by RESTORE_MAX_STALENESS)",
-	'g': "no del events: releases leave no tombstones, so the release race is guarded only by RESTORE_MAX_STALENESS",
+	'K': "no keyspace events at all: expired or evicted locks wait for the next schedule tick, and releases leave no tombstones (a restore from a stale sheet may bring a released lock back until its verifying look, RELEASE_SETTLE + 1 s later, takes it back)",
+	'g': "no del events: releases leave no tombstones, so a restore from a stale sheet may bring a released lock back until its verifying look, RELEASE_SETTLE + 1 s later, takes it back",
 	'x': "no expired events: expired locks wait for the next schedule tick",
 	'e': "no evicted events: evicted locks wait for the next schedule tick",
 	'$': "no set events: a re-taken spool keeps its release tombstone until it expires, so a lock lost right after a re-take comes back only after RELEASE_SETTLE",

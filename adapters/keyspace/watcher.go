@@ -81,7 +81,7 @@ func (w *Watcher) Status() Status {
 func (w *Watcher) Run(ctx context.Context, onEvent func(Event), onResubscribed func()) error {
 	switch w.mode {
 	case ModeOff:
-		w.log.Info("keyspace events are off (KEYSPACE_EVENTS=off): lost locks are found by the schedule only, and releases leave no tombstones (the release race is guarded only by RESTORE_MAX_STALENESS)")
+		w.log.Info("keyspace events are off (KEYSPACE_EVENTS=off): lost locks are found by the schedule and the restart and outage watchers, and releases leave no tombstones (a restore from a stale sheet may bring a released lock back until its verifying look, RELEASE_SETTLE + 1 s later, takes it back)")
 		return nil
 	case ModeAuto, ModeConfigure:
 	default:
