@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -26,6 +27,9 @@ type Triggers struct {
 	quiet func() bool
 	// kickServers, when set, tells this process's task servers that work is coming (servers.go).
 	kickServers func()
+
+	lifeMu sync.Mutex
+	life   context.Context // the worker's run (see live); nil before Run
 }
 
 var (
@@ -112,7 +116,12 @@ func (t *Triggers) TriggerTags(ctx context.Context, trigger string, tags ...stri
 // scheduled task straight to pending even when it names a group, so delayed tasks would not
 // be coalesced. A restart loses the timer; the schedule covers that. It implements
 // jobs.Retrigger.
+//
+// The timer belongs to the worker, not to the caller: a look asked for by a task outlives the
+// task, and ends with the worker's run (a look due after shutdown is not queued; the next
+// process's schedule covers it).
 func (t *Triggers) TriggerTagsAt(ctx context.Context, trigger string, at time.Time, tags ...string) error {
+	ctx = t.lifetime(ctx)
 	time.AfterFunc(time.Until(at), func() {
 		if ctx.Err() != nil {
 			return
@@ -174,6 +183,24 @@ func (t *Triggers) retry(ctx context.Context, what string, f func() error) {
 		}
 		delay = min(delay*2, 2*time.Second)
 	}
+}
+
+// live ties delayed looks to the worker's run (see TriggerTagsAt).
+func (t *Triggers) live(ctx context.Context) {
+	t.lifeMu.Lock()
+	defer t.lifeMu.Unlock()
+	t.life = ctx
+}
+
+// lifetime is the worker's run once it has started, else the caller's ctx (tests that drive
+// Triggers without a running worker).
+func (t *Triggers) lifetime(ctx context.Context) context.Context {
+	t.lifeMu.Lock()
+	defer t.lifeMu.Unlock()
+	if t.life != nil {
+		return t.life
+	}
+	return ctx
 }
 
 func (t *Triggers) kick() {

@@ -136,6 +136,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	var bg sync.WaitGroup
 	bg.Add(3)
+	w.triggers.live(ctx)
 	go func() { defer bg.Done(); w.triggers.Boot(ctx) }()
 	go func() { defer bg.Done(); w.restart.run(ctx) }()
 	go func() { defer bg.Done(); w.watchDrops(ctx) }()
