@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// The safety valve (DESIGN.md, "Orphan locks"): a misread sheet (every holder blank, the wrong
+// The safety valve (docs/design.md, "Orphan locks"): a misread sheet (every holder blank, the wrong
 // tab, a column emptied by mistake) makes every lock look unbacked, and orphan release would
 // then delete them all. A run therefore deletes nothing at all when it would delete (orphan
 // releases and retractions together) more than ValveHandful locks AND more than ValveShare of
@@ -80,7 +80,7 @@ func (p *Plan) MarkerTags(scope Scope) []string {
 	return tags
 }
 
-// Judge decides, purely, what to delete and what to record (DESIGN.md, "The release race" and
+// Judge decides, purely, what to delete and what to record (docs/design.md, "The release race" and
 // "Orphan locks") for the tags of scope (every lock for a full scope):
 //   - A due marker whose value is still the lock's: retract the lock when the row is free,
 //     absent or another occupation; drop the marker (verified) otherwise. A due marker of a
@@ -125,6 +125,7 @@ func (p *Plan) Judge(in JudgeInput, scope Scope) {
 		}
 	}
 	p.Judgement = j
+	p.Report.RetractionsDue = len(j.Retract)
 }
 
 // judgeOrphans fills the orphans' ages, the releases, new sightings and the looks to ask for.

@@ -136,7 +136,8 @@ func (r *Reconciler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 		runID = uuid.NewString()
 	}
 	started := time.Now()
-	if len(p.Spools) == 0 && r.Pending != nil {
+	// Only a real full run covers the triggers its mark stands for: a dry run restores nothing.
+	if len(p.Spools) == 0 && !p.DryRun && r.Pending != nil {
 		if err := r.Pending.ClearPending(ctx); err != nil {
 			r.log().Warn("clear pending reconcile mark", "run_id", runID, "err", err)
 		}

@@ -45,6 +45,9 @@ type Report struct {
 	// (drift: a run releases them, unless the safety valve holds it).
 	OrphansPastGrace int `json:"orphans_past_grace"`
 	OrphansReleased  int `json:"orphans_released"`
+	// RetractionsDue are restored locks a fresh snapshot no longer backs, past RELEASE_SETTLE
+	// (drift: a run retracts them, unless the safety valve holds it; Retracted says it did).
+	RetractionsDue int `json:"retractions_due"`
 	// Retracted are restored locks taken back: a fresh snapshot no longer backed them.
 	Retracted int `json:"retracted"`
 	// DeletionsHeld is set when the safety valve kept the run from deleting anything, and
@@ -62,11 +65,14 @@ type Report struct {
 }
 
 // Drift says whether Redis disagreed with the sheet when the run looked: a spool the sheet
-// says is taken has no lock or somebody else's, or a lock has stayed unbacked by the sheet for
-// ORPHAN_GRACE or more. This is the one rule for "in sync" (`plan` exits 3 on drift). Orphans
+// says is taken has no lock or somebody else's, a lock has stayed unbacked by the sheet for
+// ORPHAN_GRACE or more, or a lock the worker restored is no longer backed past RELEASE_SETTLE
+// (it would be retracted). This is the one rule for "in sync" (`plan` exits 3 on drift). Orphans
 // younger than ORPHAN_GRACE are not drift: the backend writes the lock before the row, so a
 // fresh lock is briefly unbacked.
-func (r *Report) Drift() bool { return r.Missing > 0 || r.HolderMismatch > 0 || r.OrphansPastGrace > 0 }
+func (r *Report) Drift() bool {
+	return r.Missing > 0 || r.HolderMismatch > 0 || r.OrphansPastGrace > 0 || r.RetractionsDue > 0
+}
 
 func (r *Report) count(c Classified) {
 	switch c.Class {
@@ -139,6 +145,7 @@ func (r *Report) Counts() []Count {
 		{"orphan_locks", r.OrphanLocks, CountLocks, true},
 		{"orphans_past_grace", r.OrphansPastGrace, CountLocks, true},
 		{"orphans_released", r.OrphansReleased, CountLocks, true},
+		{"retractions_due", r.RetractionsDue, CountLocks, false},
 		{"retracted", r.Retracted, CountLocks, true},
 		{"deletions_held", r.DeletionsHeld, CountLocks, true},
 	}

@@ -61,8 +61,8 @@ func (w *Worker) runEvents(ctx context.Context, src EventSource) {
 				go w.triggers.FullRetrying(ctx, jobs.TriggerRedisBack)
 				return
 			}
-			w.log.Warn("keyspace subscription re-established; events may have been missed")
-			go w.onRedisRestart(ctx, "keyspace subscription lost and re-established")
+			w.log.Warn("keyspace subscription re-established; events may have been missed: reconciling everything")
+			go w.reconcileEverything(ctx)
 		})
 	if err != nil && ctx.Err() == nil {
 		w.log.Error("keyspace events stopped", "err", err)

@@ -32,14 +32,14 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "reconciler_runs_total", Help: "Reconcile runs by trigger and outcome (ok, error).",
+			Name: "reconciler_runs_total", Help: "Reconcile runs by trigger and outcome (ok, error, deferred).",
 		}, []string{"trigger", "outcome"}),
 		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "reconciler_run_duration_seconds", Help: "How long reconcile runs take, by trigger.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60},
 		}, []string{"trigger"}),
 		restores: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "reconciler_restores_total", Help: "Restore tasks by outcome.",
+			Name: "reconciler_restores_total", Help: "Restore decisions by outcome, one per lock (single restores and each lock of a batch).",
 		}, []string{"outcome"}),
 		rows: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "reconciler_rows", Help: "Rows of the last full reconcile by class and warning.",

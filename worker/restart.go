@@ -153,6 +153,12 @@ func serverRunID(ctx context.Context, rdb redis.UniversalClient) (string, error)
 // full reconcile.
 func (w *Worker) onRedisRestart(ctx context.Context, reason string) {
 	w.log.Warn("Redis lost its data; reconciling everything", "reason", reason)
+	w.reconcileEverything(ctx)
+}
+
+// reconcileEverything re-registers asynq's queues (a Redis that restarted empty lost them)
+// and queues one full redis-restart reconcile, through the pending mark.
+func (w *Worker) reconcileEverything(ctx context.Context) {
 	queues := make([]string, 0, len(jobs.Queues))
 	for q := range jobs.Queues {
 		queues = append(queues, q)

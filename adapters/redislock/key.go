@@ -14,11 +14,11 @@ const TombstonePrefix = "reconciler:released:"
 
 // RestoredPrefix starts every restore marker key: `reconciler:restored:{TAG}` holds
 // "{restore unix ms}|{lock value}" for a lock this worker restored and has not verified yet
-// (DESIGN.md, "The release race"). Written by the restore script, in the same step as the lock.
+// (docs/design.md, "The release race"). Written by the restore script, in the same step as the lock.
 const RestoredPrefix = "reconciler:restored:"
 
 // OrphansKey is the hash of orphan sightings: field TAG, value "{first-seen unix ms}|{lock
-// value}", the first snapshot that saw that value unbacked (DESIGN.md, "Orphan locks"). One
+// value}", the first snapshot that saw that value unbacked (docs/design.md, "Orphan locks"). One
 // hash, so replicas and restarts agree and a full run reads every sighting in one command.
 const OrphansKey = "reconciler:orphans"
 

@@ -21,7 +21,7 @@ const (
 	// Redis restarts empty, is flushed or evicts it: nothing emits an event for that.
 	SentinelKey = "reconciler:sentinel"
 	// SheetsReadsPrefix starts the per-minute counters of the Sheets read budget
-	// (SHEETS_MAX_READS_PER_MINUTE, across replicas): `reconciler:sheets_reads:{unix minute}`.
+	// (SHEETS_MAX_READS_PER_MINUTE, across replicas): `reconciler:sheets_reads:{unix seconds of the minute's start}`.
 	SheetsReadsPrefix = "reconciler:sheets_reads:"
 	// AsynqQueuesKey is asynq's queue registry (not ours, named here so the worker need not
 	// know asynq's layout): a Redis that restarted empty lost it, and asynqmon lists only

@@ -137,8 +137,8 @@ func printPlan(w io.Writer, r *jobs.Report, plan jobs.Plan, grace time.Duration)
 		fmt.Fprintf(w, "  would retract (restored, no longer backed): %s  %s\n", x.Tag, x.Lock.Value)
 	}
 	if r.Drift() {
-		fmt.Fprintf(w, "drift: %d missing, %d held by someone else, %d orphans past ORPHAN_GRACE\n",
-			r.Missing, r.HolderMismatch, r.OrphansPastGrace)
+		fmt.Fprintf(w, "drift: %d missing, %d held by someone else, %d orphans past ORPHAN_GRACE, %d restored locks no longer backed\n",
+			r.Missing, r.HolderMismatch, r.OrphansPastGrace, r.RetractionsDue)
 	} else {
 		fmt.Fprintln(w, "in sync")
 	}
