@@ -19,8 +19,6 @@ import (
 
 var santiago = sheetsemu.Santiago
 
-func serial(t time.Time) float64 { return sheetsemu.Serial(t) }
-
 // spoolSheet is a test sheet and what the reconciler must make of it.
 type spoolSheet struct {
 	grid       [][]any

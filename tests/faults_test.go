@@ -624,12 +624,7 @@ func TestKillWorkerMidRestores(t *testing.T) {
 	// The survivor's own tasks leave the active list within milliseconds; what stays there is
 	// the dead worker's, until asynq's recoverer sees the lease expired.
 	time.Sleep(2 * time.Second)
-	var stuck []string
-	for _, id := range strings.Split(rds.MustDo("LRANGE", "asynq:{restore}:active", "0", "-1"), "\n") {
-		if id != "" {
-			stuck = append(stuck, id)
-		}
-	}
+	stuck := activeRestores(rds)
 	t.Logf("killed the first worker with %d of %d locks restored; its batches left active: %v", done, toRestore, stuck)
 	if len(stuck) == 0 {
 		t.Fatal("the killed worker left no restore batch active: the kill missed the batches it asserts on")
@@ -709,19 +704,4 @@ func activeRestores(rds *redisserver.Server) []string {
 		}
 	}
 	return ids
-}
-
-// intersect is the elements of a that are also in b.
-func intersect(a, b []string) []string {
-	in := map[string]bool{}
-	for _, x := range b {
-		in[x] = true
-	}
-	var out []string
-	for _, x := range a {
-		if in[x] {
-			out = append(out, x)
-		}
-	}
-	return out
 }

@@ -86,9 +86,6 @@ func (w *Worker) RedisQuiet() bool { return w.outage.Quiet() }
 // keyspace watcher's stalled subscription): a command sent at sent got no answer.
 func (w *Worker) RedisUnreachable(sent time.Time, err error) { w.outage.failed(sent, err) }
 
-// Metrics is the worker's Prometheus registry and collectors.
-func (w *Worker) Metrics() *Metrics { return w.metrics }
-
 // Run serves until ctx is cancelled, then shuts down: HTTP stops, in-flight tasks get
 // ShutdownTimeout to finish and are handed back to the queue otherwise.
 func (w *Worker) Run(ctx context.Context) error {

@@ -296,14 +296,7 @@ func TestServeStale(t *testing.T) {
 	start := time.Now()
 	e.ServeStaleFor(window)
 	e.SetSheet("S", [][]any{{"h"}, {"new"}})
-	svc := client(t, e)
-	read := func() any {
-		vr, err := svc.Spreadsheets.Values.Get(e.SpreadsheetID(), "S!A2").Context(context.Background()).Do()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return vr.Values[0][0]
-	}
+	read := cellReader(t, e, "S!A2")
 	if got := read(); got != "old" && time.Since(start) < window {
 		t.Errorf("during the stale window: %v, want old", got)
 	}
@@ -328,14 +321,7 @@ func TestReadLag(t *testing.T) {
 	e.SetSheet("S", [][]any{{"h"}, {"v2"}})
 	v2At := time.Now() // v2 was set no later than this
 	e.SetSheet("S", [][]any{{"h"}, {"v3"}})
-	svc := client(t, e)
-	read := func() any {
-		vr, err := svc.Spreadsheets.Values.Get(e.SpreadsheetID(), "S!A2").Context(context.Background()).Do()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return vr.Values[0][0]
-	}
+	read := cellReader(t, e, "S!A2")
 	// Every read answered before v2 can be lag old sees v1; versions only move forward, and
 	// the last one arrives.
 	order := map[any]int{"v1": 1, "v2": 2, "v3": 3}
@@ -383,5 +369,17 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if e.Requests() != 80 {
 		t.Errorf("requests = %d, want 80", e.Requests())
+	}
+}
+
+// cellReader reads one cell through the real Sheets client, failing the test on an error.
+func cellReader(t *testing.T, e *Emulator, a1 string) func() any {
+	svc := client(t, e)
+	return func() any {
+		vr, err := svc.Spreadsheets.Values.Get(e.SpreadsheetID(), a1).Context(context.Background()).Do()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vr.Values[0][0]
 	}
 }
