@@ -2,30 +2,17 @@ package jobs
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
-// actOnJudgement carries out a plan's judgement: the deletions (unless the safety valve holds
-// them), the sightings and markers to record or drop, and the looks to ask for. A deletion or a
-// bookkeeping write that fails is logged and left to the next run (every step is decided
-// again from Redis and the sheet then); only a failure to count the locks fails the run.
-func (r *Reconciler) actOnJudgement(ctx context.Context, plan *Plan, scope Scope) error {
+// actOnJudgement carries out a plan's judgement: the deletions, the sightings and markers to
+// record or drop, and the looks to ask for. It runs only for a snapshot judged sane as a whole
+// (see Run). A deletion or a bookkeeping write that fails is logged and left to the next run
+// (every step is decided again from Redis and the sheet then).
+func (r *Reconciler) actOnJudgement(ctx context.Context, plan *Plan) {
 	j, rep := &plan.Judgement, &plan.Report
-	if n := j.Deletions(); n > 0 {
-		all, err := r.lockCount(ctx, plan, scope, n)
-		if err != nil {
-			return err
-		}
-		if ValveHolds(n, all) {
-			rep.DeletionsHeld, rep.HeldReason = n, ValveReason(n, all)
-			r.log().Warn("safety valve: nothing deleted", "run_id", rep.RunID, "trigger", rep.Trigger,
-				"retractions", len(j.Retract), "orphan_releases", len(j.Release), "locks", all, "reason", rep.HeldReason)
-		} else {
-			r.retract(ctx, j.Retract, rep)
-			r.release(ctx, j.Release, rep)
-		}
-	}
+	r.retract(ctx, j.Retract, rep)
+	r.release(ctx, j.Release, rep)
 	if err := r.Locks.UpdateOrphans(ctx, j.Record, j.Forget); err != nil {
 		r.log().Warn("update orphan sightings", "run_id", rep.RunID, "err", err)
 	}
@@ -35,23 +22,6 @@ func (r *Reconciler) actOnJudgement(ctx context.Context, plan *Plan, scope Scope
 		}
 	}
 	r.askForLooks(ctx, j.LookAt, rep)
-	return nil
-}
-
-// lockCount is the valve's denominator: every lock. A full run has them all; a targeted run
-// counts the lock keys only when its deletions could exceed the handful at all.
-func (r *Reconciler) lockCount(ctx context.Context, plan *Plan, scope Scope, n int) (int, error) {
-	if scope.full() {
-		return len(plan.locks), nil
-	}
-	if n <= ValveHandful {
-		return n, nil // a handful is always allowed: no need to count
-	}
-	all, err := r.Locks.CountLocks(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("count locks for the safety valve: %w", err)
-	}
-	return all, nil
 }
 
 // retract takes back restored locks the fresh snapshot no longer backs. A spool whose row

@@ -1,27 +1,9 @@
 package jobs
 
 import (
-	"fmt"
 	"sort"
 	"time"
 )
-
-// The safety valve (docs/design.md, "Orphan locks"): a misread sheet (every holder blank, the wrong
-// tab, a column emptied by mistake) makes every lock look unbacked, and orphan release would
-// then delete them all. A run therefore deletes nothing at all when it would delete (orphan
-// releases and retractions together) more than ValveHandful locks AND more than ValveShare of
-// all locks. A handful is always allowed, so a small shop still gets its spools back; a real
-// wave of orphans larger than half of all locks (the worker was off for long beside a backend
-// whose release never deletes) is held too and waits for an operator (see the README).
-const (
-	ValveHandful = 5
-	ValveShare   = 0.5
-)
-
-// ValveHolds says whether deleting n of all locks is too much for one run.
-func ValveHolds(n, all int) bool {
-	return n > ValveHandful && float64(n) > ValveShare*float64(all)
-}
 
 // Retraction is a restored lock the sheet no longer backs, to be taken back.
 type Retraction struct {
@@ -152,13 +134,6 @@ func (p *Plan) judgeOrphans(j *Judgement, in JudgeInput, retracting map[string]b
 			j.LookAt[wait] = append(j.LookAt[wait], o.Tag)
 		}
 	}
-}
-
-// ValveReason explains a held run in its report and log.
-func ValveReason(n, all int) string {
-	return fmt.Sprintf("held %d deletions: more than %d and more than %.0f%% of all %d locks in one run; "+
-		"a misread sheet (every holder blank, the wrong tab) looks like this, so nothing was deleted",
-		n, ValveHandful, ValveShare*100, all)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -195,18 +195,3 @@ func TestJudgeOrphans(t *testing.T) {
 		t.Fatalf("grace off: %+v, orphans %+v", p.Judgement, p.Orphans)
 	}
 }
-
-func TestValveHolds(t *testing.T) {
-	for _, c := range []struct {
-		n, all int
-		holds  bool
-	}{
-		{0, 0, false}, {5, 5, false}, // a handful is always allowed
-		{6, 6, true}, {6, 12, false}, {7, 12, true}, // more than a handful and more than half
-		{50, 100, false}, {51, 100, true}, {40, 40, true},
-	} {
-		if got := ValveHolds(c.n, c.all); got != c.holds {
-			t.Errorf("ValveHolds(%d, %d) = %v, want %v", c.n, c.all, got, c.holds)
-		}
-	}
-}

@@ -15,8 +15,14 @@ type Plan struct {
 	// Judgement is what the run deletes and records about orphans and restore markers; filled
 	// by Judge once markers and sightings are read.
 	Judgement Judgement
+	// Trust is the judgement of the snapshot as a whole (JudgeTrust); a suspect snapshot
+	// writes nothing. Filled by the Reconciler when it has a TrustStore.
+	Trust Verdict
 
 	locks map[string]Lock // the locks MakePlan was given (Backing says which are in scope)
+	// occupations are the snapshot's (all rows, whatever the scope) and accepted what was
+	// stored when it was judged: their difference is what accepting the snapshot writes.
+	occupations, accepted map[string]string
 }
 
 // Orphan is a lock the sheet does not back.

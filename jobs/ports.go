@@ -29,8 +29,8 @@ type LockStore interface {
 	Locks(ctx context.Context, tags []string) (map[string]Lock, error)
 	// AllLocks scans every lock key (for the orphan report).
 	AllLocks(ctx context.Context) (map[string]Lock, error)
-	// CountLocks counts the lock keys without reading them (the safety valve's denominator
-	// in targeted runs).
+	// CountLocks counts the lock keys without reading them (a targeted run with nothing
+	// accepted and an empty sheet asks how many locks exist: see JudgeTrust).
 	CountLocks(ctx context.Context) (int, error)
 	// Restore runs the atomic decide-and-write step; a restored lock gets its RestoreMarker in
 	// the same step.
@@ -53,6 +53,29 @@ type LockStore interface {
 	// UpdateOrphans records new sightings (kept where the stored one has the same value: the
 	// earliest first-seen wins) and forgets others (only while they are unchanged), atomically.
 	UpdateOrphans(ctx context.Context, record, forget map[string]OrphanSighting) error
+}
+
+// TrustStore keeps what judging a snapshot as a whole needs across replicas and restarts
+// (docs/design.md, "Trusting a snapshot"): the last accepted snapshot's occupations and the
+// suspect state.
+type TrustStore interface {
+	// Accepted reads the last accepted snapshot (Present false when there is none).
+	Accepted(ctx context.Context) (Accepted, error)
+	// Accept makes a snapshot the accepted one by writing its difference from what Accepted
+	// returned (AcceptDiff: tags to set, tags to remove), and stamps at as both its acceptance
+	// and the last judgement, in one atomic step.
+	Accept(ctx context.Context, set map[string]string, remove []string, at time.Time) error
+	// Judged stamps a judgement that accepted nothing (a suspect snapshot): the accepted
+	// snapshot stays current rather than ageing out while the sheet is wrong.
+	Judged(ctx context.Context, at time.Time) error
+	// SetSuspect records the suspect state unless it is already recorded; true when this call
+	// began it (exactly one process, across replicas, sees true).
+	SetSuspect(ctx context.Context, s SuspectState) (bool, error)
+	// ClearSuspect removes the suspect state; it returns the state removed and true when this
+	// call ended it (exactly one process sees true).
+	ClearSuspect(ctx context.Context) (SuspectState, bool, error)
+	// Suspect reads the suspect state; false when the sheet is trusted.
+	Suspect(ctx context.Context) (SuspectState, bool, error)
 }
 
 // RunStore keeps what runs leave behind for people and for `enqueue --wait`.

@@ -20,6 +20,9 @@ type Reconciler struct {
 	Sheet SheetReader
 	Locks LockStore
 	Runs  RunStore
+	// Trust keeps the accepted snapshot and the suspect state; nil: snapshots are not judged
+	// as a whole (tests of other parts only: the worker and the CLI always set it).
+	Trust TrustStore
 	Queue Queue // may be nil for Plan-only use
 	Rules Rules
 	Tasks Tasks // builds the restores and deferred reconciles this one queues
@@ -80,10 +83,90 @@ func (r *Reconciler) PlanAs(ctx context.Context, scope Scope, trigger string) (P
 	plan.Report.StartedAt = started
 	plan.Report.SnapshotAt = snapAt
 	plan.Report.SheetsRequests = snap.Requests
+	if err := r.judgeTrust(ctx, &plan, snap.Rows, locks, scope); err != nil {
+		return Plan{}, err
+	}
 	if err := r.judge(ctx, &plan, scope, trigger); err != nil {
 		return Plan{}, err
 	}
 	return plan, nil
+}
+
+// judgeTrust judges the snapshot as a whole against the accepted one (JudgeTrust), with the
+// occupations of every row whatever the scope. The locks are counted only when the verdict
+// can depend on it: nothing valid accepted and no occupation in the sheet; a full run has
+// them all already, a targeted one counts the keys.
+func (r *Reconciler) judgeTrust(ctx context.Context, plan *Plan, rows []Row, locks map[string]Lock, scope Scope) error {
+	if r.Trust == nil {
+		return nil
+	}
+	accepted, err := r.Trust.Accepted(ctx)
+	if err != nil {
+		return fmt.Errorf("read the accepted snapshot: %w", err)
+	}
+	occ := Occupations(rows)
+	at := plan.Report.SnapshotAt
+	n := -1
+	switch {
+	case scope.full():
+		n = len(locks)
+	case len(occ) == 0 && !accepted.Valid(at):
+		if n, err = r.Locks.CountLocks(ctx); err != nil {
+			return fmt.Errorf("count locks to judge an empty sheet: %w", err)
+		}
+	}
+	v := JudgeTrust(TrustInput{Snapshot: occ, Accepted: accepted, Locks: n, Now: at})
+	plan.Trust, plan.occupations, plan.accepted = v, occ, accepted.Occupations
+	if v.Suspect {
+		plan.Report.SheetSuspect, plan.Report.SuspectReason, plan.Report.SuspectExamples = true, v.Reason, v.Examples
+	}
+	return nil
+}
+
+// AcceptSnapshot makes the plan's snapshot the accepted one (only its difference from the
+// accepted snapshot read is written) and ends the suspect state if there was one, logging the
+// end once across replicas. `reconciler accept-sheet --yes` calls it for a suspect snapshot;
+// every real run whose snapshot is sane calls it before acting.
+func (r *Reconciler) AcceptSnapshot(ctx context.Context, plan *Plan) error {
+	if r.Trust == nil {
+		return nil
+	}
+	set, remove := AcceptDiff(plan.accepted, plan.occupations)
+	if err := r.Trust.Accept(ctx, set, remove, plan.Report.SnapshotAt); err != nil {
+		return fmt.Errorf("store the accepted snapshot: %w", err)
+	}
+	st, ended, err := r.Trust.ClearSuspect(ctx)
+	if err != nil {
+		return fmt.Errorf("end the suspect state: %w", err)
+	}
+	if ended {
+		r.log().Warn("sheet trusted again: runs write again", "run_id", plan.Report.RunID, "trigger", plan.Report.Trigger,
+			"suspect_since", st.Since.Format(time.RFC3339), "suspect_for", plan.Report.SnapshotAt.Sub(st.Since).Round(time.Second).String(),
+			"occupations", len(plan.occupations))
+	}
+	return nil
+}
+
+// holdSuspect is a real run's answer to a suspect snapshot: it writes no lock and no
+// bookkeeping, records the suspect state (the one process that begins it logs it), and stamps
+// the judgement so that the accepted snapshot does not age out while the sheet is wrong.
+func (r *Reconciler) holdSuspect(ctx context.Context, plan *Plan) {
+	rep := &plan.Report
+	if r.Trust == nil {
+		return
+	}
+	began, err := r.Trust.SetSuspect(ctx, SuspectState{Since: rep.SnapshotAt, Reason: rep.SuspectReason, Examples: rep.SuspectExamples})
+	if err != nil {
+		r.log().Warn("record the suspect state", "run_id", rep.RunID, "err", err)
+	}
+	if began {
+		r.log().Warn("sheet suspect: nothing is written (no restore, no retraction, no release) until the sheet is "+
+			"put right or accepted with `reconciler accept-sheet`", "run_id", rep.RunID, "trigger", rep.Trigger,
+			"reason", rep.SuspectReason, "examples", rep.SuspectExamples)
+	}
+	if err := r.Trust.Judged(ctx, rep.SnapshotAt); err != nil {
+		r.log().Warn("stamp the judgement", "run_id", rep.RunID, "err", err)
+	}
 }
 
 // judge reads what the judgement needs (one round trip each, none when there is nothing to
@@ -185,13 +268,19 @@ func (r *Reconciler) Run(ctx context.Context, runID string, p ReconcilePayload) 
 	}
 	rep := &plan.Report
 	rep.RunID, rep.Trigger, rep.DryRun = runID, p.Trigger, p.DryRun
-	if !p.DryRun {
+	switch {
+	case p.DryRun:
+		// judged and reported; nothing written, not even the trust state
+	case plan.Trust.Suspect:
+		r.holdSuspect(ctx, &plan)
+	default:
+		if err := r.AcceptSnapshot(ctx, &plan); err != nil {
+			return rep, err
+		}
 		if err := r.enqueueRestores(ctx, plan.Restores, rep); err != nil {
 			return rep, err
 		}
-		if err := r.actOnJudgement(ctx, &plan, Scope(p.Spools)); err != nil {
-			return rep, err
-		}
+		r.actOnJudgement(ctx, &plan)
 	}
 	rep.FinishedAt = r.now()
 	r.logReport(rep)
@@ -296,6 +385,7 @@ func (r *Reconciler) logReport(rep *Report) {
 	for _, c := range rep.Counts() {
 		attrs = append(attrs, c.Name, c.Value)
 	}
+	attrs = append(attrs, "sheet_suspect", rep.SheetSuspect)
 	attrs = append(attrs, "problems", rep.ProblemsTotal, "sheets_requests", rep.SheetsRequests,
 		"took_ms", rep.FinishedAt.Sub(rep.StartedAt).Milliseconds())
 	r.log().Info("reconcile finished", attrs...)

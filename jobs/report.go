@@ -42,18 +42,20 @@ type Report struct {
 	HolderMismatch int `json:"holder_mismatch"`
 	OrphanLocks    int `json:"orphan_locks"`
 	// OrphansPastGrace are orphans unbacked with the same value for at least ORPHAN_GRACE
-	// (drift: a run releases them, unless the safety valve holds it).
+	// (drift: a run releases them, unless the sheet is suspect).
 	OrphansPastGrace int `json:"orphans_past_grace"`
 	OrphansReleased  int `json:"orphans_released"`
 	// RetractionsDue are restored locks a fresh snapshot no longer backs, past RELEASE_SETTLE
-	// (drift: a run retracts them, unless the safety valve holds it; Retracted says it did).
+	// (drift: a run retracts them, unless the sheet is suspect; Retracted says it did).
 	RetractionsDue int `json:"retractions_due"`
 	// Retracted are restored locks taken back: a fresh snapshot no longer backed them.
 	Retracted int `json:"retracted"`
-	// DeletionsHeld is set when the safety valve kept the run from deleting anything, and
-	// HeldReason says why (see ValveHolds).
-	DeletionsHeld int    `json:"deletions_held,omitempty"`
-	HeldReason    string `json:"held_reason,omitempty"`
+	// SheetSuspect says the snapshot was judged suspect as a whole (JudgeTrust): the run wrote
+	// nothing, restores and deletions alike. SuspectReason says why and SuspectExamples lists
+	// some of the occupations it lost.
+	SheetSuspect    bool     `json:"sheet_suspect"`
+	SuspectReason   string   `json:"suspect_reason,omitempty"`
+	SuspectExamples []string `json:"suspect_examples,omitempty"`
 
 	// DeferredUntil is set when the read budget was spent: nothing was read, and one full
 	// reconcile is queued for this time (a full dry run when this run was dry).
@@ -67,11 +69,12 @@ type Report struct {
 // Drift says whether Redis disagreed with the sheet when the run looked: a spool the sheet
 // says is taken has no lock or somebody else's, a lock has stayed unbacked by the sheet for
 // ORPHAN_GRACE or more, or a lock the worker restored is no longer backed past RELEASE_SETTLE
-// (it would be retracted). This is the one rule for "in sync" (`plan` exits 3 on drift). Orphans
+// (it would be retracted), or the sheet is suspect as a whole (it and Redis disagree, and only
+// a person can say which is right). This is the one rule for "in sync" (`plan` exits 3 on drift). Orphans
 // younger than ORPHAN_GRACE are not drift: the backend writes the lock before the row, so a
 // fresh lock is briefly unbacked.
 func (r *Report) Drift() bool {
-	return r.Missing > 0 || r.HolderMismatch > 0 || r.OrphansPastGrace > 0 || r.RetractionsDue > 0
+	return r.SheetSuspect || r.Missing > 0 || r.HolderMismatch > 0 || r.OrphansPastGrace > 0 || r.RetractionsDue > 0
 }
 
 func (r *Report) count(c Classified) {
@@ -147,7 +150,6 @@ func (r *Report) Counts() []Count {
 		{"orphans_released", r.OrphansReleased, CountLocks, true},
 		{"retractions_due", r.RetractionsDue, CountLocks, false},
 		{"retracted", r.Retracted, CountLocks, true},
-		{"deletions_held", r.DeletionsHeld, CountLocks, true},
 	}
 }
 

@@ -35,6 +35,7 @@ type Config struct {
 type Store interface {
 	jobs.LockStore
 	jobs.RunStore
+	jobs.TrustStore
 	jobs.Clock
 	LastReport(ctx context.Context) ([]byte, error)
 	// WriteTombstone stamps a release of tag with Redis's clock.

@@ -33,6 +33,7 @@ func (w *Worker) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", w.readyz)
 	w.metrics.registerQueues(w.inspector)
+	w.metrics.registerSuspect(w.store)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.metrics.Registry, promhttp.HandlerOpts{}))
 
 	monitor := asynqmon.New(asynqmon.Options{
@@ -122,27 +123,41 @@ func loopbackRequest(r *http.Request) bool {
 
 // Readiness is the body of /readyz.
 type Readiness struct {
-	Ready      bool           `json:"ready"`
-	Redis      string         `json:"redis"`
-	LastReport *ReportSummary `json:"last_report,omitempty"`
+	Ready bool   `json:"ready"`
+	Redis string `json:"redis"`
+	// SheetSuspect is the cluster's suspect state (nil when unknown: Redis unreachable).
+	SheetSuspect *SuspectSummary `json:"sheet_suspect,omitempty"`
+	LastReport   *ReportSummary  `json:"last_report,omitempty"`
+}
+
+// SuspectSummary is /readyz's view of the suspect state: while Suspect, runs write nothing
+// until the sheet is put right or accepted (`reconciler accept-sheet`). Readiness does not
+// depend on it: the worker still judges every snapshot and serves its surfaces.
+type SuspectSummary struct {
+	Suspect  bool       `json:"suspect"`
+	Since    *time.Time `json:"since,omitempty"`
+	Reason   string     `json:"reason,omitempty"`
+	Examples []string   `json:"examples,omitempty"`
 }
 
 // ReportSummary is the short form of the last report: the run, its rows and problems, and the
 // counts jobs marks for the summary (jobs.Count.Summary), as members of the same JSON object
 // ("missing": 3), not nested.
 type ReportSummary struct {
-	RunID      string         `json:"run_id"`
-	Trigger    string         `json:"trigger"`
-	DryRun     bool           `json:"dry_run"`
-	FinishedAt time.Time      `json:"finished_at"`
-	Rows       int            `json:"rows"`
-	Problems   int            `json:"problems"`
-	Counts     map[string]int `json:"-"` // by jobs.Count name
+	RunID      string    `json:"run_id"`
+	Trigger    string    `json:"trigger"`
+	DryRun     bool      `json:"dry_run"`
+	FinishedAt time.Time `json:"finished_at"`
+	Rows       int       `json:"rows"`
+	Problems   int       `json:"problems"`
+	// SheetSuspect says that run judged its snapshot suspect and wrote nothing.
+	SheetSuspect bool           `json:"sheet_suspect"`
+	Counts       map[string]int `json:"-"` // by jobs.Count name
 }
 
 func summarize(rep *jobs.Report) *ReportSummary {
 	s := &ReportSummary{RunID: rep.RunID, Trigger: rep.Trigger, DryRun: rep.DryRun, FinishedAt: rep.FinishedAt,
-		Rows: rep.Rows, Problems: rep.ProblemsTotal, Counts: map[string]int{}}
+		Rows: rep.Rows, Problems: rep.ProblemsTotal, SheetSuspect: rep.SheetSuspect, Counts: map[string]int{}}
 	for _, c := range rep.Counts() {
 		if c.Summary {
 			s.Counts[c.Name] = c.Value
@@ -197,10 +212,19 @@ func (w *Worker) readyz(rw http.ResponseWriter, r *http.Request) {
 	if err := w.rdb.Ping(ctx).Err(); err != nil {
 		body.Redis = "unreachable"
 		status = http.StatusServiceUnavailable
-	} else if raw, err := w.store.LastReport(ctx); err == nil && raw != nil {
-		var rep jobs.Report
-		if json.Unmarshal(raw, &rep) == nil {
-			body.LastReport = summarize(&rep)
+	} else {
+		if st, suspect, err := w.store.Suspect(ctx); err == nil {
+			body.SheetSuspect = &SuspectSummary{Suspect: suspect}
+			if suspect {
+				since := st.Since
+				body.SheetSuspect.Since, body.SheetSuspect.Reason, body.SheetSuspect.Examples = &since, st.Reason, st.Examples
+			}
+		}
+		if raw, err := w.store.LastReport(ctx); err == nil && raw != nil {
+			var rep jobs.Report
+			if json.Unmarshal(raw, &rep) == nil {
+				body.LastReport = summarize(&rep)
+			}
 		}
 	}
 	body.Ready = status == http.StatusOK

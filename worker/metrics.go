@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -24,7 +25,6 @@ type Metrics struct {
 	lastSuccess    prometheus.Gauge
 	orphans        prometheus.Counter
 	retracted      prometheus.Counter
-	held           prometheus.Counter
 }
 
 // NewMetrics registers the collectors (and Go/process collectors) in a new registry.
@@ -56,12 +56,9 @@ func NewMetrics() *Metrics {
 		retracted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "reconciler_retracted_total", Help: "Restored locks taken back because a fresh snapshot no longer backed them.",
 		}),
-		held: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "reconciler_deletions_held_total", Help: "Deletions the safety valve held (a run that would delete too many locks deletes none).",
-		}),
 	}
 	m.Registry.MustRegister(m.runs, m.runDuration, m.restores, m.rows, m.sheetsRequests, m.lastSuccess,
-		m.orphans, m.retracted, m.held,
+		m.orphans, m.retracted,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range jobs.RestoreOutcomes {
 		m.restores.WithLabelValues(string(o))
@@ -77,7 +74,6 @@ func (m *Metrics) RunFinished(trigger, outcome string, took time.Duration, r *jo
 		// Counted whatever the outcome: a run that failed after deleting still deleted.
 		m.orphans.Add(float64(r.OrphansReleased))
 		m.retracted.Add(float64(r.Retracted))
-		m.held.Add(float64(r.DeletionsHeld))
 	}
 	if outcome != "ok" || r == nil {
 		return
@@ -106,6 +102,40 @@ func (m *Metrics) registerQueues(in *asynq.Inspector) {
 	if err != nil && !errors.As(err, &dup) {
 		panic(fmt.Sprintf("register queue metrics: %v", err))
 	}
+}
+
+// registerSuspect adds reconciler_sheet_suspect, once (see registerQueues).
+func (m *Metrics) registerSuspect(trust jobs.TrustStore) {
+	err := m.Registry.Register(&suspectCollector{trust: trust, desc: prometheus.NewDesc("reconciler_sheet_suspect",
+		"1 while the sheet is suspect as a whole and runs write nothing (see `reconciler plan`, `reconciler accept-sheet`), 0 when trusted.",
+		nil, nil)})
+	var dup prometheus.AlreadyRegisteredError
+	if err != nil && !errors.As(err, &dup) {
+		panic(fmt.Sprintf("register the suspect metric: %v", err))
+	}
+}
+
+// suspectCollector reads the cluster's suspect state from Redis at scrape time, so every
+// replica reports the same state whichever of them judged the last snapshot.
+type suspectCollector struct {
+	trust jobs.TrustStore
+	desc  *prometheus.Desc
+}
+
+func (c *suspectCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *suspectCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, suspect, err := c.trust.Suspect(ctx)
+	if err != nil {
+		return // unreachable Redis: nothing known to export
+	}
+	v := 0.0
+	if suspect {
+		v = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v)
 }
 
 // queueCollector exports asynq's queue sizes at scrape time.

@@ -22,11 +22,11 @@ func counterValue(t *testing.T, m *Metrics, name string) float64 {
 	return -1
 }
 
-// TestMetricsCountDeletions: orphan releases, retractions and held deletions are counted from
+// TestMetricsCountDeletions: orphan releases and retractions are counted from
 // every run's report, an errored run's too (it may have deleted before it failed).
 func TestMetricsCountDeletions(t *testing.T) {
 	m := NewMetrics()
-	names := []string{"reconciler_orphans_released_total", "reconciler_retracted_total", "reconciler_deletions_held_total"}
+	names := []string{"reconciler_orphans_released_total", "reconciler_retracted_total"}
 	for _, n := range names {
 		if v := counterValue(t, m, n); v != 0 {
 			t.Fatalf("%s = %v before any run, want 0 (exported from the start)", n, v)
@@ -34,9 +34,8 @@ func TestMetricsCountDeletions(t *testing.T) {
 	}
 	m.RunFinished("orphan", "ok", time.Second, &jobs.Report{OrphansReleased: 3, Retracted: 1})
 	m.RunFinished("verify", "error", time.Second, &jobs.Report{Retracted: 2})
-	m.RunFinished("schedule", "ok", time.Second, &jobs.Report{DeletionsHeld: 40})
 	m.RunFinished("schedule", "error", time.Second, nil)
-	for i, want := range []float64{3, 3, 40} {
+	for i, want := range []float64{3, 3} {
 		if v := counterValue(t, m, names[i]); v != want {
 			t.Errorf("%s = %v, want %v", names[i], v, want)
 		}

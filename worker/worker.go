@@ -64,7 +64,7 @@ func New(cfg Config, log *slog.Logger, p Parts) *Worker {
 	w.triggers = &Triggers{log: log, tasks: cfg.Tasks, client: w.client, marks: store, quiet: w.outage.Quiet, kickServers: w.kick}
 	rdb.AddHook(redisHook{o: w.outage, kick: w.restart.Kick})
 	w.reconciler = &jobs.Reconciler{
-		Sheet: sheet, Locks: store, Runs: store, Queue: queue{w.client, w.inspector, store},
+		Sheet: sheet, Locks: store, Runs: store, Trust: store, Queue: queue{w.client, w.inspector, store},
 		Rules: cfg.Rules, Tasks: cfg.Tasks, Settle: cfg.ReleaseSettle, OrphanGrace: cfg.OrphanGrace,
 		Clock: store, Retrigger: w.triggers, Log: log, Observer: w.metrics,
 		Budget:  &readBudget{reads: store, max: int64(cfg.MaxReadsPerMinute), now: time.Now},

@@ -22,6 +22,21 @@ const RestoredPrefix = "reconciler:restored:"
 // hash, so replicas and restarts agree and a full run reads every sighting in one command.
 const OrphansKey = "reconciler:orphans"
 
+// AcceptedKey is the hash of the last accepted snapshot's occupations: field TAG, value the
+// holder (trimmed), as `Ocupado_Por` showed it (docs/design.md, "Trusting a snapshot"). A run
+// writes only its difference from what it read.
+const AcceptedKey = "reconciler:accepted"
+
+// TrustKey is a hash beside AcceptedKey: `accepted_at` (unix ms of the last acceptance; its
+// presence says a snapshot was accepted, even one with no occupation) and `judged_at` (unix ms
+// of the last real run's judgement, sane or suspect).
+const TrustKey = "reconciler:trust"
+
+// SuspectKey holds the suspect state while the sheet is suspect: JSON {since, reason,
+// examples}. Set with SET NX and removed with DEL, so exactly one process sees the state begin
+// and end, and logs it.
+const SuspectKey = "reconciler:sheet_suspect"
+
 // RestoredKey is the restore marker key of tag.
 func RestoredKey(tag string) string { return RestoredPrefix + tag }
 

@@ -2,7 +2,8 @@
 //
 //	reconciler [worker]                       run the worker (the default)
 //	reconciler enqueue [--spool TAG]... [--dry-run] [--wait] [--json]
-//	reconciler plan [--json]                  exit 0 in sync, 3 drift, 1 error, 2 usage
+//	reconciler plan [--json]                  exit 0 in sync, 3 drift (a suspect sheet too), 1 error, 2 usage
+//	reconciler accept-sheet [--yes] [--json]  show what the current sheet would do; --yes accepts it
 //	reconciler version
 package main
 
@@ -51,6 +52,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return runEnqueue(ctx, args, getenv, stdout, stderr)
 	case "plan":
 		return runPlan(ctx, args, getenv, stdout, stderr)
+	case "accept-sheet":
+		return runAcceptSheet(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "reconciler", buildVersion())
 		return exitOK
@@ -75,7 +78,15 @@ const usage = `usage:
   reconciler [worker] [--redis-url URL] [--sheet-csv FILE] [--port N]
   reconciler enqueue [--spool TAG]... [--dry-run] [--wait] [--json] [--timeout 5m] [--redis-url URL]
   reconciler plan [--json] [--redis-url URL] [--sheet-csv FILE]
+      what a reconcile would do; writes nothing. Exit 0 in sync, 3 drift (a suspect sheet too), 1 error
+  reconciler accept-sheet [--yes] [--json] [--redis-url URL] [--sheet-csv FILE]
+      every run judges its snapshot as a whole: one that lost more than half of the accepted
+      occupations (and more than 5), or shows none while locks exist and nothing is accepted,
+      is suspect and nothing is written (log "sheet suspect", /readyz, reconciler_sheet_suspect).
+      accept-sheet shows what the current sheet would restore, retract and release; with --yes
+      it makes it the accepted snapshot (after a real mass change) and the next run acts.
   reconciler version
+On day one the worker releases every orphan lock past ORPHAN_GRACE, however many.
 Configuration comes from the environment (see README.md); flags override it.
 `
 

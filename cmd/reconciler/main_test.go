@@ -19,7 +19,7 @@ func TestHelpListsSubcommands(t *testing.T) {
 			if stdout.String() != usage {
 				t.Errorf("stdout = %q, want the usage text", stdout.String())
 			}
-			for _, sub := range []string{"reconciler [worker]", "reconciler enqueue", "reconciler plan", "reconciler version"} {
+			for _, sub := range []string{"reconciler [worker]", "reconciler enqueue", "reconciler plan", "reconciler accept-sheet", "reconciler version"} {
 				if !strings.Contains(stdout.String(), sub) {
 					t.Errorf("help lacks %q:\n%s", sub, stdout.String())
 				}

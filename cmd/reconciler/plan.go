@@ -12,7 +12,9 @@ import (
 )
 
 // runPlan reads the sheet and Redis and says what a reconcile would do, writing nothing to
-// Redis (not even to the read budget). Exit 0 in sync, 3 drift, 1 error, 2 usage.
+// Redis (not even to the read budget, the accepted snapshot or the suspect state). Exit 0 in
+// sync, 3 drift (a suspect sheet is drift: it and Redis disagree and a person must act), 1
+// error, 2 usage.
 func runPlan(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	var cf commonFlags
 	asJSON := false
@@ -49,11 +51,16 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	// The store is also the shared clock (Redis TIME): reading it writes nothing.
 	store := newStore(rdb, s)
-	r := &jobs.Reconciler{Sheet: sheet, Locks: store, Clock: store, Rules: s.Worker.Rules,
+	r := &jobs.Reconciler{Sheet: sheet, Locks: store, Trust: store, Clock: store, Rules: s.Worker.Rules,
 		Settle: s.Worker.ReleaseSettle, OrphanGrace: s.Worker.OrphanGrace}
 	ctx, cancel := context.WithTimeout(ctx, s.Worker.Tasks.ReconcileDeadline*3)
 	defer cancel()
 	plan, err := r.Plan(ctx, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "reconciler plan:", err)
+		return exitError
+	}
+	state, recorded, err := store.Suspect(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconciler plan:", err)
 		return exitError
@@ -63,10 +70,15 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(planOutput{Report: rep, Drift: rep.Drift(), Restores: restoreLines(plan.Restores),
-			Orphans: orphanLines(plan.Orphans, s.Worker.OrphanGrace), Retractions: retractionLines(plan.Judgement.Retract)})
+		out := planOutput{Report: rep, Drift: rep.Drift(), SheetSuspect: rep.SheetSuspect, Restores: restoreLines(plan.Restores),
+			Orphans: orphanLines(plan.Orphans, s.Worker.OrphanGrace), Retractions: retractionLines(plan.Judgement.Retract)}
+		if recorded {
+			out.SuspectRecorded = &state
+		}
+		_ = enc.Encode(out)
 	} else {
 		printPlan(stdout, rep, plan, s.Worker.OrphanGrace)
+		printSuspectState(stdout, state, recorded)
 	}
 	if rep.Drift() {
 		return exitDrift
@@ -75,11 +87,15 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 }
 
 type planOutput struct {
-	Report      *jobs.Report `json:"report"`
-	Drift       bool         `json:"drift"`
-	Restores    []string     `json:"restores"`
-	Orphans     []orphanLine `json:"orphans"`
-	Retractions []string     `json:"retractions"`
+	Report *jobs.Report `json:"report"`
+	Drift  bool         `json:"drift"`
+	// SheetSuspect is this snapshot's verdict (the report has its reason and examples);
+	// SuspectRecorded is the workers' recorded state, null when they trust the sheet.
+	SheetSuspect    bool               `json:"sheet_suspect"`
+	SuspectRecorded *jobs.SuspectState `json:"suspect_recorded"`
+	Restores        []string           `json:"restores"`
+	Orphans         []orphanLine       `json:"orphans"`
+	Retractions     []string           `json:"retractions"`
 }
 
 // orphanLine is one orphan as `plan --json` lists it. UnbackedSeconds comes from the stored
@@ -136,12 +152,26 @@ func printPlan(w io.Writer, r *jobs.Report, plan jobs.Plan, grace time.Duration)
 	for _, x := range plan.Judgement.Retract {
 		fmt.Fprintf(w, "  would retract (restored, no longer backed): %s  %s\n", x.Tag, x.Lock.Value)
 	}
-	if r.Drift() {
+	switch {
+	case r.SheetSuspect:
+		fmt.Fprintln(w, "drift: the sheet is suspect as a whole; the worker writes nothing until it is put right, or accepted with `reconciler accept-sheet`")
+	case r.Drift():
 		fmt.Fprintf(w, "drift: %d missing, %d held by someone else, %d orphans past ORPHAN_GRACE, %d restored locks no longer backed\n",
 			r.Missing, r.HolderMismatch, r.OrphansPastGrace, r.RetractionsDue)
-	} else {
+	default:
 		fmt.Fprintln(w, "in sync")
 	}
+}
+
+// printSuspectState says what the workers recorded: plan's own verdict can differ from it for
+// a moment (the sheet changed since the last run).
+func printSuspectState(w io.Writer, st jobs.SuspectState, recorded bool) {
+	if !recorded {
+		fmt.Fprintln(w, "workers: sheet trusted")
+		return
+	}
+	fmt.Fprintf(w, "workers: sheet suspect since %s (%s ago): %s\n", st.Since.Format(time.RFC3339),
+		time.Since(st.Since).Round(time.Second), st.Reason)
 }
 
 // printOrphans lists orphans with how long each has been unbacked, from the first sighting a

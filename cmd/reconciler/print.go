@@ -31,8 +31,11 @@ func PrintReport(w io.Writer, r *jobs.Report) {
 	counts := r.Counts()
 	fmt.Fprintf(w, "rows %d: %s (warnings: %s)\n", r.Rows, countList(counts, jobs.CountClass), countList(counts, jobs.CountWarning))
 	fmt.Fprintf(w, "locks: %s; sheets requests %d\n", countList(counts, jobs.CountLocks), r.SheetsRequests)
-	if r.DeletionsHeld > 0 {
-		fmt.Fprintf(w, "safety valve: %s\n", r.HeldReason)
+	if r.SheetSuspect {
+		fmt.Fprintf(w, "sheet suspect: %s; nothing is written until the sheet is put right or accepted (reconciler accept-sheet)\n", r.SuspectReason)
+		for _, e := range r.SuspectExamples {
+			fmt.Fprintf(w, "  lost: %s\n", e)
+		}
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "  row %d  %-15s %-22q %s\n", p.Row, p.Class, p.Tag, p.Detail)
