@@ -161,7 +161,7 @@ func (r *Reconciler) holdSuspect(ctx context.Context, plan *Plan) {
 	}
 	if began {
 		r.log().Warn("sheet suspect: nothing is written (no restore, no retraction, no release) until the sheet is "+
-			"put right or accepted with `reconciler accept-sheet`", "run_id", rep.RunID, "trigger", rep.Trigger,
+			"put right or accepted with reconciler accept-sheet", "run_id", rep.RunID, "trigger", rep.Trigger,
 			"reason", rep.SuspectReason, "examples", rep.SuspectExamples)
 	}
 	if err := r.Trust.Judged(ctx, rep.SnapshotAt); err != nil {

@@ -157,7 +157,7 @@ func suspectLogged(t *testing.T, w *proc) map[string]any {
 
 const (
 	suspectMsg = "sheet suspect: nothing is written (no restore, no retraction, no release) until the sheet is " +
-		"put right or accepted with `reconciler accept-sheet`"
+		"put right or accepted with reconciler accept-sheet"
 	trustedMsg = "sheet trusted again: runs write again"
 )
 
