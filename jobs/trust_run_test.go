@@ -18,7 +18,9 @@ type fakeTrust struct {
 	lastDel  []string
 }
 
-func newFakeTrust(acc Accepted) *fakeTrust { return &fakeTrust{accepted: acc, writes: map[string]int{}} }
+func newFakeTrust(acc Accepted) *fakeTrust {
+	return &fakeTrust{accepted: acc, writes: map[string]int{}}
+}
 
 func (f *fakeTrust) Accepted(context.Context) (Accepted, error) {
 	f.mu.Lock()

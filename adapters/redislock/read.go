@@ -38,9 +38,9 @@ func (s *Store) Locks(ctx context.Context, tags []string) (map[string]jobs.Lock,
 	return s.parseLocks(values), nil
 }
 
-// CountLocks counts the lock keys: the SCAN of AllLocks without reading any value (the safety
-// valve of a targeted run needs how many locks there are, not what they hold). Keys of another
-// type are counted too; that errs on the side of deleting less.
+// CountLocks counts the lock keys: the SCAN of AllLocks without reading any value (a targeted
+// run judging an empty sheet with nothing accepted needs how many locks there are, not what
+// they hold). Keys of another type are counted too; that errs on the side of writing nothing.
 func (s *Store) CountLocks(ctx context.Context) (int, error) {
 	keys, err := s.scanKeys(ctx)
 	if err != nil {
