@@ -22,6 +22,15 @@ const RestoredPrefix = "reconciler:restored:"
 // hash, so replicas and restarts agree and a full run reads every sighting in one command.
 const OrphansKey = "reconciler:orphans"
 
+// DeletingPrefix starts the key a lock is renamed to when the worker deletes it (retraction,
+// orphan release), inside the one script that deletes it at once: `reconciler:deleting:{TAG}`
+// never outlives that script. Renaming instead of DEL keeps the worker's own deletions out of the
+// lock key's `del` events, so the keyspace watcher writes no tombstone for them (delete_lock.lua).
+const DeletingPrefix = "reconciler:deleting:"
+
+// DeletingKey is the key tag's lock is renamed to while the worker deletes it.
+func DeletingKey(tag string) string { return DeletingPrefix + tag }
+
 // RestoredKey is the restore marker key of tag.
 func RestoredKey(tag string) string { return RestoredPrefix + tag }
 
