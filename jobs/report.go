@@ -45,11 +45,17 @@ type Report struct {
 	// (drift: a run releases them, unless the safety valve holds it).
 	OrphansPastGrace int `json:"orphans_past_grace"`
 	OrphansReleased  int `json:"orphans_released"`
+	// ExpiringLocks are locks with a TTL on a spool the sheet says is taken: an acquisition in
+	// flight, or one whose PERSIST never came. Never touched; looked at again when the TTL ends.
+	ExpiringLocks int `json:"expiring_locks"`
 	// RetractionsDue are restored locks a fresh snapshot no longer backs, past RELEASE_SETTLE
 	// (drift: a run retracts them, unless the safety valve holds it; Retracted says it did).
 	RetractionsDue int `json:"retractions_due"`
-	// Retracted are restored locks taken back: a fresh snapshot no longer backed them.
+	// Retracted are restored locks taken back (deleted): a fresh snapshot no longer backed them.
 	Retracted int `json:"retracted"`
+	// Replaced are restored locks a fresh snapshot showed to be another occupation's: swapped
+	// in one step for the row's own lock (never deleted first), so the key was never empty.
+	Replaced int `json:"replaced"`
 	// DeletionsHeld is set when the safety valve kept the run from deleting anything, and
 	// HeldReason says why (see ValveHolds).
 	DeletionsHeld int    `json:"deletions_held,omitempty"`
@@ -145,8 +151,10 @@ func (r *Report) Counts() []Count {
 		{"orphan_locks", r.OrphanLocks, CountLocks, true},
 		{"orphans_past_grace", r.OrphansPastGrace, CountLocks, true},
 		{"orphans_released", r.OrphansReleased, CountLocks, true},
+		{"expiring_locks", r.ExpiringLocks, CountLocks, false},
 		{"retractions_due", r.RetractionsDue, CountLocks, false},
 		{"retracted", r.Retracted, CountLocks, true},
+		{"replaced", r.Replaced, CountLocks, true},
 		{"deletions_held", r.DeletionsHeld, CountLocks, true},
 	}
 }
