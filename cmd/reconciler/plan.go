@@ -137,6 +137,11 @@ func printPlan(w io.Writer, r *jobs.Report, plan jobs.Plan, grace time.Duration)
 	}
 	printOrphans(w, plan.Orphans, grace)
 	for _, x := range plan.Judgement.Retract {
+		if x.Replace != nil {
+			fmt.Fprintf(w, "  would replace (restored, the row shows another occupation): %s  %s  with row %d  %s\n",
+				x.Tag, x.Lock.Value, x.Replace.Number, x.Replace.Holder)
+			continue
+		}
 		fmt.Fprintf(w, "  would retract (restored, no longer backed): %s  %s\n", x.Tag, x.Lock.Value)
 	}
 	if r.Drift() {
