@@ -139,12 +139,20 @@ func TestDegradedRetakeBesideLeftoverOrphan(t *testing.T) {
 		v, _ := rds.Do("GET", "spool_lock:RETAKE")
 		t.Fatalf("lock %q: the row's own occupation was never restored\n%s", v, summary(w.Stderr.String()))
 	}
+	restored := time.Now()
 	lines := logLines(w.Stderr.String(), "orphan lock released: its row has shown another worker's occupation for ORPHAN_GRACE")
 	if len(lines) != 1 || lines[0]["value"] != leftover || lines[0]["row_holder"] != "SB(95)" {
 		t.Fatalf("release lines %v", lines)
 	}
-	if at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(lines[0]["time"])); err != nil || at.Before(firstSeen.Add(grace)) {
+	at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(lines[0]["time"]))
+	if err != nil || at.Before(firstSeen.Add(grace)) {
 		t.Errorf("released at %v, before first seen %v + grace", lines[0]["time"], firstSeen)
+	}
+	// The row's lock follows the release within seconds (a look at once), not at the next
+	// look after the release (LookAfterRelease) or the schedule.
+	t.Logf("the row's own lock was restored %v after the release", restored.Sub(at).Round(100*time.Millisecond))
+	if d := restored.Sub(at); d > 5*time.Second {
+		t.Errorf("the row's own lock came %v after the release", d)
 	}
 	if !sighting(rds, "RETAKE").IsZero() {
 		t.Error("the released value's sighting outlived it")
