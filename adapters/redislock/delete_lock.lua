@@ -17,7 +17,12 @@ end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-redis.call('RENAME', KEYS[1], KEYS[4])
+local renamed = redis.pcall('RENAME', KEYS[1], KEYS[4])
+if type(renamed) == 'table' and renamed.err then
+  -- RENAME refused (a server with the command renamed away): delete all the same. The watcher
+  -- then tombstones this deletion like a release, as before: slower to re-take, never wrong.
+  redis.call('DEL', KEYS[1])
+end
 redis.call('DEL', KEYS[4], KEYS[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 return 1

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"reconciler/jobs"
+	"reconciler/tests/redisserver"
 )
 
 // keyspaceEvents subscribes to every keyspace event of the lock keys (notifications turned on)
@@ -217,4 +218,25 @@ func BenchmarkReadLocks(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestDeleteLockWithoutRename: on a server with RENAME renamed away, the worker's deletion still
+// deletes (seen as a del then, as before this rule).
+func TestDeleteLockWithoutRename(t *testing.T) {
+	srv := redisserver.Start(t, "--rename-command", "RENAME", "")
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = client.Close() })
+	store := New(client, Options{})
+	const v = "93:0b7f5c62-1111-4222-8333-444455556666:13-05-2026 11:33:48"
+	srv.MustDo("SET", "spool_lock:"+tag, v)
+	if err := client.Rename(ctxT(t), "spool_lock:"+tag, "elsewhere").Err(); err == nil {
+		t.Fatal("RENAME still works on this server")
+	}
+	deleted, err := store.DeleteLock(ctxT(t), tag, v)
+	if err != nil || !deleted {
+		t.Fatalf("deleted = %v, err = %v", deleted, err)
+	}
+	if n := srv.MustDo("EXISTS", "spool_lock:"+tag); n != "0" {
+		t.Fatal("the lock outlived the delete")
+	}
 }
