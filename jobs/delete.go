@@ -22,13 +22,23 @@ func (r *Reconciler) actOnJudgement(ctx context.Context, plan *Plan) {
 		}
 	}
 	r.askForLooks(ctx, j.LookAt, rep)
+	r.lookAtExpiring(ctx, plan)
 }
 
-// retract takes back restored locks the fresh snapshot no longer backs. A spool whose row
-// shows another occupation gets a look at once, which restores the sheet's own lock.
+// retract takes back restored locks the fresh snapshot no longer backs. A lock whose tag's
+// first row shows another occupation is swapped for that row's own lock in one step (the key
+// is never empty, and the backend cannot slip in between); any other is deleted. The worker's
+// deletions leave no tombstone (redislock renames the key away, so no `del` is seen), so a
+// spool freed here can be taken or restored again at once.
 func (r *Reconciler) retract(ctx context.Context, rs []Retraction, rep *Report) {
-	var again []string
+	var verify []string
 	for _, x := range rs {
+		if x.Replace != nil {
+			if r.replace(ctx, x, rep) {
+				verify = append(verify, x.Tag)
+			}
+			continue
+		}
 		deleted, err := r.Locks.DeleteLock(ctx, x.Tag, x.Lock.Value)
 		switch {
 		case err != nil:
@@ -38,24 +48,53 @@ func (r *Reconciler) retract(ctx context.Context, rs []Retraction, rep *Report) 
 			continue // changed since it was read: not ours to judge any more
 		}
 		rep.Retracted++
-		why := "the row is free or absent"
-		if x.Backing == OtherOccupation {
-			why = "the row shows another occupation"
-			again = append(again, x.Tag)
+		why := "no row of the spool is taken"
+		if x.Backing != Unbacked {
+			why = "the rows show another occupation, and the first row is not one to restore"
 		}
 		r.log().Warn("restored lock retracted: a fresh snapshot no longer backs it", "run_id", rep.RunID,
 			"trigger", rep.Trigger, "tag", x.Tag, "value", x.Lock.Value, "why", why,
 			"restored_at", x.Marker.At.Format(time.RFC3339Nano))
 	}
-	if len(again) > 0 && r.Retrigger != nil {
-		if err := r.Retrigger.TriggerTags(ctx, TriggerVerify, again...); err != nil {
-			r.log().Warn("ask for a look at retracted spools", "run_id", rep.RunID, "spools", again, "err", err)
+	if len(verify) > 0 && r.Retrigger != nil {
+		// The new lock is verified like a restore: RELEASE_SETTLE + 1 s later.
+		at := time.Now().Add(r.Settle + time.Second)
+		if err := r.Retrigger.TriggerTagsAt(context.WithoutCancel(ctx), TriggerVerify, at, verify...); err != nil {
+			r.log().Warn("ask for the verifying look at replaced locks", "run_id", rep.RunID, "spools", verify, "err", err)
 		}
 	}
 }
 
-// release deletes orphans past the grace, each only while it holds the value judged.
+// replace swaps a restored lock for its row's own occupation (see retract); true when it did.
+func (r *Reconciler) replace(ctx context.Context, x Retraction, rep *Report) bool {
+	row := x.Replace
+	value, swapped, err := r.Locks.ReplaceLock(ctx, x.Lock.Value, RestoreRequest{
+		Tag: x.Tag, WorkerID: row.WorkerID, OccupiedAt: row.OccupiedAt, Settle: r.Settle})
+	switch {
+	case err != nil:
+		r.log().Warn("replace restored lock", "run_id", rep.RunID, "tag", x.Tag, "err", err)
+		return false
+	case !swapped:
+		return false // changed since it was read: not ours to judge any more
+	}
+	rep.Replaced++
+	r.log().Warn("restored lock replaced: a fresh snapshot shows another occupation", "run_id", rep.RunID,
+		"trigger", rep.Trigger, "tag", x.Tag, "value", x.Lock.Value, "new_value", value, "row", row.Number,
+		"holder", row.Holder, "restored_at", x.Marker.At.Format(time.RFC3339Nano))
+	return true
+}
+
+// LookAfterRelease is how long after an orphan release the worker looks at the spool again. The
+// backend's INICIAR can race the release: its SET NX fails on the orphan, its GET then finds
+// the key gone, and it goes degraded (the row is written, no lock). Its row write retries for
+// up to about 10 s; a look once that is over restores the new occupation's lock.
+const LookAfterRelease = 11 * time.Second
+
+// release deletes orphans past the grace, each only while it holds the value judged. A spool
+// whose rows show another worker's occupation gets a look at once, which restores that
+// occupation's lock; every released spool gets another LookAfterRelease later.
 func (r *Reconciler) release(ctx context.Context, orphans []Orphan, rep *Report) {
+	var now, later []string
 	for _, o := range orphans {
 		deleted, err := r.Locks.DeleteLock(ctx, o.Tag, o.Lock.Value)
 		switch {
@@ -66,8 +105,30 @@ func (r *Reconciler) release(ctx context.Context, orphans []Orphan, rep *Report)
 			continue
 		}
 		rep.OrphansReleased++
+		later = append(later, o.Tag)
+		if o.Backing == OtherHolder {
+			now = append(now, o.Tag)
+			r.log().Info("orphan lock released: its row has shown another worker's occupation for ORPHAN_GRACE", "run_id", rep.RunID,
+				"trigger", rep.Trigger, "tag", o.Tag, "value", o.Lock.Value, "row_holder", o.Holder,
+				"unbacked", o.Unbacked.Round(time.Second).String())
+			continue
+		}
 		r.log().Info("orphan lock released: its row has been free or absent for ORPHAN_GRACE", "run_id", rep.RunID,
 			"trigger", rep.Trigger, "tag", o.Tag, "value", o.Lock.Value, "unbacked", o.Unbacked.Round(time.Second).String())
+	}
+	if r.Retrigger == nil {
+		return
+	}
+	if len(now) > 0 {
+		if err := r.Retrigger.TriggerTags(context.WithoutCancel(ctx), TriggerOrphan, now...); err != nil {
+			r.log().Warn("ask for a look at re-taken spools", "run_id", rep.RunID, "spools", now, "err", err)
+		}
+	}
+	if len(later) > 0 {
+		at := time.Now().Add(LookAfterRelease)
+		if err := r.Retrigger.TriggerTagsAt(context.WithoutCancel(ctx), TriggerOrphan, at, later...); err != nil {
+			r.log().Warn("ask for a look after orphan releases", "run_id", rep.RunID, "spools", len(later), "err", err)
+		}
 	}
 }
 

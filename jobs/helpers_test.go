@@ -90,6 +90,9 @@ func (l *fakeLocks) CountLocks(context.Context) (int, error) {
 
 // The verify and orphan bookkeeping is not what these tests are about: the fake keeps none.
 func (l *fakeLocks) DeleteLock(context.Context, string, string) (bool, error) { return false, nil }
+func (l *fakeLocks) ReplaceLock(context.Context, string, RestoreRequest) (string, bool, error) {
+	return "", false, nil
+}
 func (l *fakeLocks) Markers(context.Context, []string) (map[string]RestoreMarker, error) {
 	return nil, nil
 }

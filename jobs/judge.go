@@ -10,7 +10,10 @@ type Retraction struct {
 	Tag     string
 	Lock    Lock
 	Marker  RestoreMarker
-	Backing Backing // Unbacked or OtherOccupation
+	Backing Backing // Unbacked, OtherHolder or OtherOccupation
+	// Replace, when set, is the tag's first row, a candidate of another occupation: the lock is
+	// swapped for that row's own lock in one step (compare-and-set), never deleted first.
+	Replace *Classified
 }
 
 // Judgement is what a run does about the locks the sheet does not back: the pure outcome of
@@ -35,7 +38,9 @@ func (j Judgement) Deletions() int { return len(j.Retract) + len(j.Release) }
 type JudgeInput struct {
 	SnapshotAt time.Time     // the snapshot's time (Report.SnapshotAt)
 	Settle     time.Duration // RELEASE_SETTLE: a marker is due once SnapshotAt ≥ its time + this
-	Grace      time.Duration // ORPHAN_GRACE; 0 means off (no sighting kept, no release)
+	// Grace is ORPHAN_GRACE; 0 means off: sightings are still recorded (a replica with release
+	// on, beside this one, must not lose them), nothing is released and no look is asked for.
+	Grace time.Duration
 	// Markers and Sightings hold what was read for the tags judged (MarkerTags, and every
 	// sighting of a full run or those of the scope).
 	Markers   map[string]RestoreMarker
@@ -64,12 +69,15 @@ func (p *Plan) MarkerTags(scope Scope) []string {
 
 // Judge decides, purely, what to delete and what to record (docs/design.md, "The release race" and
 // "Orphan locks") for the tags of scope (every lock for a full scope):
-//   - A due marker whose value is still the lock's: retract the lock when the row is free,
-//     absent or another occupation; drop the marker (verified) otherwise. A due marker of a
-//     lock gone or changed is dropped. A marker not yet due is left for its look.
-//   - An orphan not being retracted: with a stored sighting of the same value, it has been
-//     unbacked since then, and is released once that is at least the grace; without one, this
-//     snapshot is its first sighting (recorded, with a look asked for grace + 1 s later).
+//   - A due marker whose value is still the lock's: retract the lock when no row of its tag is
+//     taken or the rows show another occupation (swapped for the first row's own lock when
+//     that row is a candidate); drop the marker (verified) otherwise. A due marker of a lock
+//     gone or changed is dropped. A marker not yet due is left for its look.
+//   - An orphan (no taken row, or only another worker's) not being retracted: with a stored
+//     sighting of the same value, it has been contradicted since then, and is released once
+//     that is at least the grace; without one, this snapshot is its first sighting (recorded,
+//     with a look asked for grace + 1 s later). With the grace off, sightings are recorded all
+//     the same and nothing is released.
 //   - Stored sightings of judged tags that are not orphans with that value are forgotten.
 func (p *Plan) Judge(in JudgeInput, scope Scope) {
 	j := Judgement{DropMarkers: map[string]RestoreMarker{}, Record: map[string]OrphanSighting{},
@@ -85,10 +93,14 @@ func (p *Plan) Judge(in JudgeInput, scope Scope) {
 		switch {
 		case !locked || lock.Value != m.Value:
 			j.DropMarkers[tag] = m // moot: the lock is gone or holds another value
-		case b == Unbacked || b == OtherOccupation:
+		case b == Unbacked || b == OtherHolder || b == OtherOccupation:
 			// While our value is in the key, the backend's SET NX cannot have re-taken the
 			// spool: a free row (or another occupation) means the occupation we restored ended.
-			j.Retract = append(j.Retract, Retraction{Tag: tag, Lock: lock, Marker: m, Backing: b})
+			x := Retraction{Tag: tag, Lock: lock, Marker: m, Backing: b}
+			if row, ok := p.first[tag]; ok && b != Unbacked && row.Class == ClassCandidate {
+				x.Replace = &row
+			}
+			j.Retract = append(j.Retract, x)
 			retracting[tag] = true
 		default:
 			j.DropMarkers[tag] = m // verified
@@ -101,8 +113,8 @@ func (p *Plan) Judge(in JudgeInput, scope Scope) {
 			continue // not judged by this run
 		}
 		b, locked := p.Backing[tag]
-		stillOrphan := locked && b == Unbacked && p.locks[tag].Value == s.Value
-		if !stillOrphan || in.Grace == 0 || retracting[tag] {
+		stillOrphan := locked && b.contradicted() && p.locks[tag].Value == s.Value
+		if !stillOrphan || retracting[tag] {
 			j.Forget[tag] = s
 		}
 	}
@@ -119,13 +131,17 @@ func (p *Plan) judgeOrphans(j *Judgement, in JudgeInput, retracting map[string]b
 			o.FirstSeen = s.FirstSeen
 			o.Unbacked = max(in.SnapshotAt.Sub(s.FirstSeen), 0)
 		}
-		if in.Grace == 0 || retracting[o.Tag] {
+		if retracting[o.Tag] {
 			continue
 		}
 		switch {
 		case o.FirstSeen.IsZero():
 			j.Record[o.Tag] = OrphanSighting{Value: o.Lock.Value, FirstSeen: in.SnapshotAt}
-			j.LookAt[in.Grace+time.Second] = append(j.LookAt[in.Grace+time.Second], o.Tag)
+			if in.Grace > 0 {
+				j.LookAt[in.Grace+time.Second] = append(j.LookAt[in.Grace+time.Second], o.Tag)
+			}
+		case in.Grace == 0:
+			// Release is off here: the sighting is kept for replicas that release.
 		case o.Unbacked >= in.Grace:
 			p.Report.OrphansPastGrace++
 			j.Release = append(j.Release, *o)

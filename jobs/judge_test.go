@@ -28,7 +28,7 @@ func newJudgeFixture() judgeFixture {
 			{Number: 6, Tag: "NO-DATE", Holder: "MR(93)", DateState: DateMissing},
 			{Number: 7, Tag: "BAD", Holder: "nobody"},
 			{Number: 8, Tag: "OLD", Holder: "MR(93)", DateState: DateValid, OccupiedAt: now.Add(-25 * time.Hour)},
-			{Number: 9, Tag: "FREE", Holder: "MR(93)", DateState: DateValid, OccupiedAt: at}, // duplicate: the first row wins
+			{Number: 9, Tag: "EXACT", Holder: "JP(7)", DateState: DateValid, OccupiedAt: at}, // duplicate: weakens nothing
 		},
 		locks: map[string]Lock{
 			"EXACT":        lock(93, "93:e:x", at),
@@ -53,13 +53,15 @@ func TestBacking(t *testing.T) {
 	f := newJudgeFixture()
 	p := f.plan(nil)
 	want := map[string]Backing{
-		"EXACT": Exact, "FREE": Unbacked, "GONE": Unbacked, "OTHER-HOLDER": OtherOccupation,
+		"EXACT": Exact, "FREE": Unbacked, "GONE": Unbacked, "OTHER-HOLDER": OtherHolder,
 		"OTHER-TIME": OtherOccupation, "NO-DATE": Exact, "BAD": Unreadable, "OLD": Unreadable,
 	}
 	if !reflect.DeepEqual(p.Backing, want) {
 		t.Fatalf("backing %v, want %v", p.Backing, want)
 	}
-	if len(p.Orphans) != 2 || p.Orphans[0].Tag != "FREE" || p.Orphans[1].Tag != "GONE" || p.Report.OrphanLocks != 2 {
+	// Another worker's occupation makes an orphan too, with the row's holder.
+	if len(p.Orphans) != 3 || p.Orphans[0].Tag != "FREE" || p.Orphans[1].Tag != "GONE" || p.Report.OrphanLocks != 3 ||
+		p.Orphans[2].Tag != "OTHER-HOLDER" || p.Orphans[2].Backing != OtherHolder || p.Orphans[2].Holder != "JP(7)" {
 		t.Fatalf("orphans %+v", p.Orphans)
 	}
 	// In a targeted scope, a tag with a lock and no taken row is an orphan too; locks
@@ -147,12 +149,12 @@ func TestJudgeOrphans(t *testing.T) {
 	if len(j.Release) != 1 || j.Release[0].Tag != "FREE" || j.Release[0].Unbacked != grace || p.Report.OrphansPastGrace != 1 {
 		t.Fatalf("releases %+v past grace %d", j.Release, p.Report.OrphansPastGrace)
 	}
-	// GONE is seen unbacked for the first time: recorded at the snapshot, with a look asked
-	// for grace + 1 s later.
-	if want := map[string]OrphanSighting{"GONE": {Value: "93:g:x", FirstSeen: snap}}; !reflect.DeepEqual(j.Record, want) {
+	// GONE is seen unbacked for the first time, OTHER-HOLDER contradicted by another worker's
+	// row: both recorded at the snapshot, with a look asked for grace + 1 s later.
+	if want := map[string]OrphanSighting{"GONE": {Value: "93:g:x", FirstSeen: snap}, "OTHER-HOLDER": {Value: "93:h:x", FirstSeen: snap}}; !reflect.DeepEqual(j.Record, want) {
 		t.Fatalf("recorded %v, want %v", j.Record, want)
 	}
-	if want := map[time.Duration][]string{grace + time.Second: {"GONE"}}; !reflect.DeepEqual(j.LookAt, want) {
+	if want := map[time.Duration][]string{grace + time.Second: {"GONE", "OTHER-HOLDER"}}; !reflect.DeepEqual(j.LookAt, want) {
 		t.Fatalf("looks %v, want %v", j.LookAt, want)
 	}
 	if len(j.Forget) != 2 || j.Forget["EXACT"] != sightings["EXACT"] || j.Forget["NOLOCK"] != sightings["NOLOCK"] {
@@ -186,12 +188,15 @@ func TestJudgeOrphans(t *testing.T) {
 		t.Fatalf("another value: %+v", p.Judgement)
 	}
 
-	// ORPHAN_GRACE off: ages are reported, nothing released, recorded or looked at; stored
-	// sightings are forgotten.
+	// ORPHAN_GRACE off: ages are reported, nothing released or looked at; sightings are still
+	// recorded and kept (a replica that releases, beside this one, must not lose them).
 	p = f.plan(nil)
 	p.Judge(JudgeInput{SnapshotAt: snap, Sightings: map[string]OrphanSighting{"FREE": {Value: "93:f:x", FirstSeen: snap.Add(-time.Hour)}}}, nil)
-	if len(p.Judgement.Release)+len(p.Judgement.Record)+len(p.Judgement.LookAt) != 0 || p.Report.OrphansPastGrace != 0 ||
-		p.Orphans[0].Unbacked != time.Hour || len(p.Judgement.Forget) != 1 {
+	if len(p.Judgement.Release)+len(p.Judgement.LookAt)+len(p.Judgement.Forget) != 0 || p.Report.OrphansPastGrace != 0 ||
+		p.Orphans[0].Unbacked != time.Hour {
 		t.Fatalf("grace off: %+v, orphans %+v", p.Judgement, p.Orphans)
+	}
+	if want := map[string]OrphanSighting{"GONE": {Value: "93:g:x", FirstSeen: snap}, "OTHER-HOLDER": {Value: "93:h:x", FirstSeen: snap}}; !reflect.DeepEqual(p.Judgement.Record, want) {
+		t.Fatalf("grace off recorded %v, want %v", p.Judgement.Record, want)
 	}
 }

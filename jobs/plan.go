@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -9,9 +10,11 @@ import (
 type Plan struct {
 	Report   Report
 	Restores []Classified // candidates whose lock is missing, in sheet order
-	Orphans  []Orphan     // locks in scope whose spool is free or absent in the sheet, by tag
+	Orphans  []Orphan     // locks in scope the sheet does not back (no taken row, or another worker's), by tag
 	// Backing is how the sheet stands behind each lock in scope (the verify look's question).
 	Backing map[string]Backing
+	// Expiring are the locks in scope with a TTL on a tag the sheet says is taken, by tag.
+	Expiring []Expiring
 	// Judgement is what the run deletes and records about orphans and restore markers; filled
 	// by Judge once markers and sightings are read.
 	Judgement Judgement
@@ -19,16 +22,26 @@ type Plan struct {
 	// writes nothing. Filled by the Reconciler when it has a TrustStore.
 	Trust Verdict
 
-	locks map[string]Lock // the locks MakePlan was given (Backing says which are in scope)
+	locks map[string]Lock       // the locks MakePlan was given (Backing says which are in scope)
+	first map[string]Classified // the first row of each locked tag in scope (restores come from it)
+	// locksReadAt is when the locks were read, on this process's clock (TTLs count from it).
+	locksReadAt time.Time
 	// occupations are the snapshot's (all rows, whatever the scope) and accepted what was
 	// stored when it was judged: their difference is what accepting the snapshot writes.
 	occupations, accepted map[string]string
 }
 
-// Orphan is a lock the sheet does not back.
+// Orphan is a lock the sheet does not back: its tag has no taken row (Unbacked), or every taken
+// row shows another worker's occupation (OtherHolder: the spool was re-taken in degraded mode
+// while this lock was left). Both are judged alike: released once the same value has been
+// contradicted for ORPHAN_GRACE.
 type Orphan struct {
 	Tag  string
 	Lock Lock
+	// Backing is Unbacked or OtherHolder.
+	Backing Backing
+	// Holder is the Ocupado_Por of the row that contradicts the lock (OtherHolder only).
+	Holder string
 	// FirstSeen is the stored first sighting of this value unbacked; zero when this snapshot
 	// is the first to see it (set by Judge).
 	FirstSeen time.Time
@@ -36,22 +49,39 @@ type Orphan struct {
 	Unbacked time.Duration
 }
 
-// Backing says how the sheet's row stands behind a lock.
+// Expiring is a lock with a TTL on a tag the sheet says is taken: an acquisition in flight
+// (the backend's SET NX EX before its PERSIST), or one whose PERSIST never came (a stalled
+// Redis ran the SET after the backend's client had given up). The worker never touches it,
+// and looks again once the TTL has run out.
+type Expiring struct {
+	Tag  string
+	Lock Lock // Lock.TTL is the time it had left when it was read
+}
+
+// Backing says how the sheet's rows of a tag stand behind a lock. A tag may have several rows
+// (duplicate_tag): the lock is judged against every one of them, and the strongest backing
+// wins (the order of the constants), so no deletion ever rests on one of several rows.
 type Backing int
 
 const (
-	// Unbacked: the row is free or absent. The lock is an orphan.
+	// Unbacked: no row of the tag is taken (free or absent). The lock is an orphan.
 	Unbacked Backing = iota
-	// OtherOccupation: the row is a candidate of another worker, or of the same worker at
-	// another occupation time (retaken in degraded mode, say).
+	// OtherHolder: every taken row is a readable occupation of another worker (the spool was
+	// re-taken in degraded mode while this lock was left). Judged like an orphan.
+	OtherHolder
+	// OtherOccupation: a taken row is the lock's worker at another occupation time (or the
+	// lock's value has no readable worker), and no row backs the lock better.
 	OtherOccupation
-	// Unreadable: the row says taken but the rules cannot read it (invalid, too old). Such a
+	// Unreadable: a row says taken but the rules cannot read it (invalid, too old). Such a
 	// lock is never deleted: nothing shows that the occupation ended.
 	Unreadable
-	// Exact: the row is a candidate of the lock's worker at the lock's occupation time (any
+	// Exact: a row is a candidate of the lock's worker at the lock's occupation time (any
 	// time, for a row without a date: its lock was stamped with the time of its restore).
 	Exact
 )
+
+// contradicted says whether the backing makes a lock an orphan (see Orphan).
+func (b Backing) contradicted() bool { return b == Unbacked || b == OtherHolder }
 
 // Scope limits a plan to some tags; an empty scope is the whole sheet.
 type Scope []string
@@ -74,7 +104,9 @@ func MakePlan(rows []Row, locks map[string]Lock, now time.Time, rules Rules, sco
 	p := Plan{locks: locks}
 	inScope := scope.set()
 	// Only locked tags matter for backing: a map of every taken row would be garbage.
-	rowOf := make(map[string]Classified, len(locks))
+	backing := make(map[string]Backing, len(locks))
+	holder := make(map[string]string)
+	p.first = make(map[string]Classified, len(locks))
 	ClassifyEach(rows, now, rules, func(c Classified) {
 		if !scope.full() {
 			if _, ok := inScope[c.Tag]; !ok {
@@ -83,9 +115,18 @@ func MakePlan(rows []Row, locks map[string]Lock, now time.Time, rules Rules, sco
 		}
 		p.Report.Rows++
 		p.Report.count(c)
-		if c.Class != ClassDuplicateTag && c.Tag != "" {
-			if _, locked := locks[c.Tag]; locked {
-				rowOf[c.Tag] = c
+		if lock, locked := locks[c.Tag]; locked && c.Tag != "" {
+			row := c
+			if c.Class == ClassDuplicateTag {
+				// Skipped for restores, but it backs the lock as much as the first row does.
+				row = classifyRow(c.Row, now, rules)
+			} else {
+				p.first[c.Tag] = c
+			}
+			b := backingOf(row, lock)
+			if prev, seen := backing[c.Tag]; !seen || b > prev {
+				backing[c.Tag] = b
+				holder[c.Tag] = strings.TrimSpace(row.Holder)
 			}
 		}
 		if c.Class == ClassCandidate {
@@ -99,27 +140,37 @@ func MakePlan(rows []Row, locks map[string]Lock, now time.Time, rules Rules, sco
 		if _, ok := inScope[tag]; !scope.full() && !ok {
 			continue
 		}
-		row, found := rowOf[tag]
-		b := backingOf(row, found, lock)
+		b := backing[tag] // no row at all: Unbacked
 		p.Backing[tag] = b
-		if b == Unbacked {
-			p.Orphans = append(p.Orphans, Orphan{Tag: tag, Lock: lock})
+		switch {
+		case b.contradicted():
+			o := Orphan{Tag: tag, Lock: lock, Backing: b}
+			if b == OtherHolder {
+				o.Holder = holder[tag]
+			}
+			p.Orphans = append(p.Orphans, o)
+		case lock.TTL > 0:
+			p.Expiring = append(p.Expiring, Expiring{Tag: tag, Lock: lock})
 		}
 	}
 	sort.Slice(p.Orphans, func(i, j int) bool { return p.Orphans[i].Tag < p.Orphans[j].Tag })
+	sort.Slice(p.Expiring, func(i, j int) bool { return p.Expiring[i].Tag < p.Expiring[j].Tag })
 	p.Report.OrphanLocks = len(p.Orphans)
+	p.Report.ExpiringLocks = len(p.Expiring)
 	return p
 }
 
-// backingOf judges a lock against the first row of its tag (found false: no row).
-func backingOf(row Classified, found bool, lock Lock) Backing {
+// backingOf judges a lock against one row of its tag.
+func backingOf(row Classified, lock Lock) Backing {
 	switch {
-	case !found || row.Class == ClassFree:
+	case row.Class == ClassFree:
 		return Unbacked
 	case row.Class != ClassCandidate:
 		return Unreadable
+	case lock.WorkerID == 0:
+		return OtherOccupation // a value without a readable worker is nobody's to judge
 	case row.WorkerID != lock.WorkerID:
-		return OtherOccupation
+		return OtherHolder
 	case row.Warning == WarnMissingDate:
 		return Exact
 	case lock.At.IsZero() || !sameWallClock(row.OccupiedAt, lock.At):

@@ -63,6 +63,7 @@ func (r *Reconciler) PlanAs(ctx context.Context, scope Scope, trigger string) (P
 	// Locks first, then the sheet: a lock the backend deleted before the scan has its DEL
 	// well behind the snapshot by the time a restore runs, so the watcher has had the whole
 	// sheet read to write the tombstone that stops a stale row from resurrecting it.
+	locksReadAt := time.Now()
 	locks, err := r.currentLocks(ctx, scope)
 	if err != nil {
 		return Plan{}, err
@@ -79,6 +80,7 @@ func (r *Reconciler) PlanAs(ctx context.Context, scope Scope, trigger string) (P
 		return Plan{}, fmt.Errorf("read sheet: %w", err)
 	}
 	plan := MakePlan(snap.Rows, locks, snapAt, r.Rules, scope)
+	plan.locksReadAt = locksReadAt
 	plan.Report.Spools = scope
 	plan.Report.StartedAt = started
 	plan.Report.SnapshotAt = snapAt

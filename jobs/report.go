@@ -45,11 +45,17 @@ type Report struct {
 	// (drift: a run releases them, unless the sheet is suspect).
 	OrphansPastGrace int `json:"orphans_past_grace"`
 	OrphansReleased  int `json:"orphans_released"`
+	// ExpiringLocks are locks with a TTL on a spool the sheet says is taken: an acquisition in
+	// flight, or one whose PERSIST never came. Never touched; looked at again when the TTL ends.
+	ExpiringLocks int `json:"expiring_locks"`
 	// RetractionsDue are restored locks a fresh snapshot no longer backs, past RELEASE_SETTLE
 	// (drift: a run retracts them, unless the sheet is suspect; Retracted says it did).
 	RetractionsDue int `json:"retractions_due"`
-	// Retracted are restored locks taken back: a fresh snapshot no longer backed them.
+	// Retracted are restored locks taken back (deleted): a fresh snapshot no longer backed them.
 	Retracted int `json:"retracted"`
+	// Replaced are restored locks a fresh snapshot showed to be another occupation's: swapped
+	// in one step for the row's own lock (never deleted first), so the key was never empty.
+	Replaced int `json:"replaced"`
 	// SheetSuspect says the snapshot was judged suspect as a whole (JudgeTrust): the run wrote
 	// nothing, restores and deletions alike. SuspectReason says why and SuspectExamples lists
 	// some of the occupations it lost.
@@ -148,8 +154,10 @@ func (r *Report) Counts() []Count {
 		{"orphan_locks", r.OrphanLocks, CountLocks, true},
 		{"orphans_past_grace", r.OrphansPastGrace, CountLocks, true},
 		{"orphans_released", r.OrphansReleased, CountLocks, true},
+		{"expiring_locks", r.ExpiringLocks, CountLocks, false},
 		{"retractions_due", r.RetractionsDue, CountLocks, false},
 		{"retracted", r.Retracted, CountLocks, true},
+		{"replaced", r.Replaced, CountLocks, true},
 	}
 }
 

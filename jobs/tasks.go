@@ -60,6 +60,8 @@ const (
 	TriggerVerify = "verify"
 	// TriggerOrphan: an orphan lock's first-seen time + ORPHAN_GRACE has come.
 	TriggerOrphan = "orphan"
+	// TriggerExpiring: a lock with a TTL on a taken spool has reached its TTL's end (+ 1 s).
+	TriggerExpiring = "ttl-end"
 )
 
 // ResultRetention is how long finished tasks and their results stay visible in asynqmon.

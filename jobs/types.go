@@ -7,6 +7,9 @@ type Lock struct {
 	Value    string
 	WorkerID int       // 0 when the value does not start with "{id}:"
 	At       time.Time // the value's timestamp; zero when unparseable
+	// TTL is the time the key had left to live when it was read; 0 for a persistent key (the
+	// backend's locks are persistent once its PERSIST has come).
+	TTL time.Duration
 }
 
 // RestoreRequest is everything the atomic restore step needs to decide and write. It carries no

@@ -23,10 +23,14 @@ type EventSource interface {
 // onLockEvent: events say when to look, never what is true. A del records a tombstone for
 // the release race and asks for a look once the window has passed (if the sheet still says
 // taken then, the backend failed to clear it, and the lock comes back without waiting for the
-// schedule). A set (the spool taken again) clears the tombstone only while the lock key
-// exists (handled late, after a later DEL, the set must not erase that DEL's tombstone), and
-// an expired or evicted lock asks for a reconcile of that tag now. Tombstones are stamped with
-// Redis's clock; ev.At (this process's clock) only measures delays from the event's arrival.
+// schedule). Every del seen here is someone else's (the backend's release, a person's
+// redis-cli): the worker's own deletions rename the key away first (redislock's
+// delete_lock.lua), which notifies rename_from, never del, so they leave no tombstone and no
+// look on any replica, however late its watcher. A set (the spool taken again) clears the
+// tombstone only while the lock key exists (handled late, after a later DEL, the set must not
+// erase that DEL's tombstone), and an expired or evicted lock asks for a reconcile of that tag
+// now. Tombstones are stamped with Redis's clock; ev.At (this process's clock) only measures
+// delays from the event's arrival.
 func (w *Worker) onLockEvent(ctx context.Context, ev LockEvent) {
 	var err error
 	switch ev.Kind {

@@ -25,7 +25,7 @@ func TestReportSummaryJSON(t *testing.T) {
 	}
 	want := map[string]any{"run_id": "r1", "trigger": "boot", "dry_run": false, "finished_at": "2026-05-13T12:00:00Z",
 		"rows": 9.0, "problems": 6.0, "candidate": 4.0, "missing": 2.0, "enqueued": 2.0, "holder_mismatch": 1.0, "orphan_locks": 5.0,
-		"orphans_past_grace": 0.0, "orphans_released": 0.0, "retracted": 0.0, "sheet_suspect": false}
+		"orphans_past_grace": 0.0, "orphans_released": 0.0, "retracted": 0.0, "replaced": 0.0, "sheet_suspect": false}
 	if !reflect.DeepEqual(flat, want) {
 		t.Fatalf("summary JSON %s\nwant the members %v", body, want)
 	}

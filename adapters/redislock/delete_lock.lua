@@ -1,14 +1,28 @@
 -- Compare-and-delete a lock and its bookkeeping in one step (a retraction or an orphan release).
 -- KEYS[1] lock key   KEYS[2] restore marker key   KEYS[3] orphan sightings hash
+-- KEYS[4] the deleting key of the tag (reconciler:deleting:{TAG}), a name no lock key can have
 -- ARGV[1] the lock value that was judged   ARGV[2] the tag (field of KEYS[3])
 -- The lock is deleted only while it is a string equal to ARGV[1]: a lock re-taken or changed
 -- since it was read is never touched. Returns 1 when it deleted the lock, 0 otherwise.
+--
+-- The worker's own deletions must leave no release tombstone: tombstones stand for the
+-- backend's releases, and the keyspace watcher writes one for every `del` of a lock key. So the
+-- lock is not DELeted under its own name: it is RENAMEd to KEYS[4] and that key is deleted.
+-- The lock key's channel then carries `rename_from`, which no watcher acts on, and the `del`
+-- lands on a key outside the lock prefix. Nothing to mark, nothing to expire: every replica's
+-- watcher, however late, sees no release here.
 if redis.call('TYPE', KEYS[1])['ok'] ~= 'string' then
   return 0
 end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-redis.call('DEL', KEYS[1], KEYS[2])
+local renamed = redis.pcall('RENAME', KEYS[1], KEYS[4])
+if type(renamed) == 'table' and renamed.err then
+  -- RENAME refused (a server with the command renamed away): delete all the same. The watcher
+  -- then tombstones this deletion like a release, as before: slower to re-take, never wrong.
+  redis.call('DEL', KEYS[1])
+end
+redis.call('DEL', KEYS[4], KEYS[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 return 1

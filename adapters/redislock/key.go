@@ -36,6 +36,14 @@ const TrustKey = "reconciler:trust"
 // examples}. Set with SET NX and removed with DEL, so exactly one process sees the state begin
 // and end, and logs it.
 const SuspectKey = "reconciler:sheet_suspect"
+// DeletingPrefix starts the key a lock is renamed to when the worker deletes it (retraction,
+// orphan release), inside the one script that deletes it at once: `reconciler:deleting:{TAG}`
+// never outlives that script. Renaming instead of DEL keeps the worker's own deletions out of the
+// lock key's `del` events, so the keyspace watcher writes no tombstone for them (delete_lock.lua).
+const DeletingPrefix = "reconciler:deleting:"
+
+// DeletingKey is the key tag's lock is renamed to while the worker deletes it.
+func DeletingKey(tag string) string { return DeletingPrefix + tag }
 
 // RestoredKey is the restore marker key of tag.
 func RestoredKey(tag string) string { return RestoredPrefix + tag }

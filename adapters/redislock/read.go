@@ -18,9 +18,10 @@ const mgetChunk = 1000
 // milliseconds of server time per step.
 const scanCount = 10000
 
-// Locks returns the current locks of tags, parsed with ParseValue; tags without a lock key (or
-// whose key is not a string) are absent. All MGET chunks go in one pipeline: one network round
-// trip however many tags. Duplicate tags are read once.
+// Locks returns the current locks of tags, parsed with ParseValue, each with the TTL its key had
+// left (0: persistent); tags without a lock key (or whose key is not a string) are absent. All
+// chunks go in one pipeline: one network round trip however many tags. Duplicate tags are
+// read once.
 func (s *Store) Locks(ctx context.Context, tags []string) (map[string]jobs.Lock, error) {
 	seen := make(map[string]struct{}, len(tags))
 	keys := make([]string, 0, len(tags))
@@ -31,11 +32,11 @@ func (s *Store) Locks(ctx context.Context, tags []string) (map[string]jobs.Lock,
 		seen[tag] = struct{}{}
 		keys = append(keys, s.Key(tag))
 	}
-	values, err := s.mget(ctx, keys)
+	locks, err := s.readLocks(ctx, keys)
 	if err != nil {
 		return nil, fmt.Errorf("redislock: read %d locks: %w", len(keys), err)
 	}
-	return s.parseLocks(values), nil
+	return locks, nil
 }
 
 // CountLocks counts the lock keys: the SCAN of AllLocks without reading any value (a targeted
@@ -50,19 +51,19 @@ func (s *Store) CountLocks(ctx context.Context) (int, error) {
 }
 
 // AllLocks returns every lock key's lock (for the orphan report): a SCAN of the prefix, then
-// the values in one pipelined MGET round trip. A key deleted between the SCAN and the MGET is
-// simply absent, as is a lock key that does not hold a string. ctx is checked between SCAN
-// steps, so a deadline stops a long scan.
+// the values and TTLs in one pipelined round trip (see readLocks). A key deleted
+// between the SCAN and the read is simply absent, as is a lock key that does not hold a
+// string. ctx is checked between SCAN steps, so a deadline stops a long scan.
 func (s *Store) AllLocks(ctx context.Context) (map[string]jobs.Lock, error) {
 	keys, err := s.scanKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
-	values, err := s.mget(ctx, keys)
+	locks, err := s.readLocks(ctx, keys)
 	if err != nil {
 		return nil, fmt.Errorf("redislock: read %d scanned locks: %w", len(keys), err)
 	}
-	return s.parseLocks(values), nil
+	return locks, nil
 }
 
 // scanKeys returns every lock key once. ctx is checked between SCAN steps.
@@ -127,13 +128,55 @@ func (s *Store) mget(ctx context.Context, keys []string) (map[string]string, err
 	return out, nil
 }
 
-// parseLocks turns key → value into tag → Lock.
-func (s *Store) parseLocks(values map[string]string) map[string]jobs.Lock {
-	locks := make(map[string]jobs.Lock, len(values))
-	for key, v := range values {
-		if tag, ok := s.TagOf(key); ok {
-			locks[tag] = ParseValue(v, s.loc)
+// readLocks returns the locks of the present string keys among keys with the TTLs they had
+// left (0: persistent): MGETs of at most mgetChunk keys and one PTTL per key, all in one
+// pipeline (one round trip). No keys: no round trip. Measured at 20,000 locks on a shared
+// 2-core machine under load 5-9 (BenchmarkReadLocks): 40-50 ms against 15-28 ms for the MGETs
+// alone, and 60-100 ms for a script doing MGET and a PTTL per key server-side (which also
+// holds the server for each chunk). A key deleted between its MGET and its PTTL reads as
+// persistent, one set in between as absent: the plan is advisory, every write decides again
+// atomically.
+func (s *Store) readLocks(ctx context.Context, keys []string) (map[string]jobs.Lock, error) {
+	locks := make(map[string]jobs.Lock)
+	if len(keys) == 0 {
+		return locks, nil
+	}
+	pipe := s.client.Pipeline()
+	gets := make([]*redis.SliceCmd, 0, (len(keys)+mgetChunk-1)/mgetChunk)
+	chunks := make([][]string, 0, cap(gets))
+	for start := 0; start < len(keys); start += mgetChunk {
+		chunk := keys[start:min(start+mgetChunk, len(keys))]
+		chunks = append(chunks, chunk)
+		gets = append(gets, pipe.MGet(ctx, chunk...))
+	}
+	ttls := make([]*redis.DurationCmd, len(keys))
+	for i, key := range keys {
+		ttls[i] = pipe.PTTL(ctx, key)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	k := 0
+	for i, cmd := range gets {
+		vals := cmd.Val()
+		if len(vals) != len(chunks[i]) {
+			return nil, fmt.Errorf("MGET of %d keys answered %d values", len(chunks[i]), len(vals))
+		}
+		for j, v := range vals {
+			ttl := ttls[k].Val()
+			k++
+			// nil: absent, or not a string (MGET answers nil for other types).
+			str, ok := v.(string)
+			tag, isLock := s.TagOf(chunks[i][j])
+			if !ok || !isLock {
+				continue
+			}
+			l := ParseValue(str, s.loc)
+			if ttl > 0 {
+				l.TTL = ttl
+			}
+			locks[tag] = l
 		}
 	}
-	return locks
+	return locks, nil
 }

@@ -71,18 +71,22 @@ func TestLocksOneRoundTrip(t *testing.T) {
 		t.Fatalf("Locks made %d pipelines and %d single commands, want 1 pipeline only", hook.pipelines, hook.process)
 	}
 	cmds := hook.pipelineCmds[0]
-	if len(cmds) != 3 {
-		t.Fatalf("pipeline has %d commands, want 3 MGETs", len(cmds))
+	if len(cmds) != 3+2500 {
+		t.Fatalf("pipeline has %d commands, want 3 MGETs and 2500 PTTLs", len(cmds))
 	}
-	keys := 0
+	keys, ttls := 0, 0
 	for _, c := range cmds {
-		if c.Name() != "mget" || len(c.Args())-1 > 1000 {
+		switch {
+		case c.Name() == "mget" && len(c.Args())-1 <= 1000:
+			keys += len(c.Args()) - 1
+		case c.Name() == "pttl":
+			ttls++
+		default:
 			t.Fatalf("pipeline command %v", c.Args()[:2])
 		}
-		keys += len(c.Args()) - 1
 	}
-	if keys != 2500 {
-		t.Fatalf("MGETs asked %d keys, want 2500 (each tag once)", keys)
+	if keys != 2500 || ttls != 2500 {
+		t.Fatalf("MGETs asked %d keys and %d PTTLs, want 2500 of each (each tag once)", keys, ttls)
 	}
 	if len(got) != len(present) {
 		t.Fatalf("got %d locks, want %d", len(got), len(present))

@@ -149,6 +149,13 @@ func loadSettings(getenv func(string) string, needSheet bool) (settings, error) 
 			"(orphan locks are released after %s unbacked by the sheet; ORPHAN_GRACE=off never releases them); unset ORPHAN_CLEANUP",
 			graceLabel(w.OrphanGrace)))
 	}
+	if w.OrphanGrace > 0 && w.OrphanGrace < minOrphanGrace {
+		// Allowed (tests and drills use seconds), but a lock the backend has just written is
+		// unbacked until its row write lands, and that write retries for up to ~10 s.
+		s.Warnings = append(s.Warnings, fmt.Sprintf("ORPHAN_GRACE is %s, under a minute: the backend writes a lock before "+
+			"its row and its row write retries for up to ~10 s (plus the sheet's read lag), so a live lock can be released "+
+			"as an orphan; use 10m (the default) unless this is a test (a bare number is seconds)", w.OrphanGrace))
+	}
 	s.MaxReadsPerMin = positiveInt(env, "SHEETS_MAX_READS_PER_MINUTE", "30", bad)
 	w.MaxReadsPerMinute = s.MaxReadsPerMin
 	s.Port = positiveInt(env, "PORT", "8080", bad)
@@ -271,7 +278,11 @@ func positiveInt(env func(string, string) string, name, def string, bad func(str
 	return n
 }
 
-// orphanGrace reads ORPHAN_GRACE: a duration (default 10m) or "off" (0: never release).
+// minOrphanGrace is the ORPHAN_GRACE under which the worker warns at start.
+const minOrphanGrace = time.Minute
+
+// orphanGrace reads ORPHAN_GRACE: a duration (default 10m) or "off" (0: never release;
+// sightings are still recorded, so replicas that release keep their ages).
 func orphanGrace(env func(string, string) string, bad func(string, ...any)) time.Duration {
 	if strings.EqualFold(env("ORPHAN_GRACE", "10m"), "off") {
 		return 0

@@ -154,9 +154,15 @@ func TestOrphanGrace(t *testing.T) {
 		if err != nil || s.Worker.OrphanGrace != want {
 			t.Errorf("ORPHAN_GRACE=%q: %v, %v; want %v", v, s.Worker.OrphanGrace, err, want)
 		}
-		if len(s.Warnings) != 0 {
+		short := want > 0 && want < time.Minute
+		if len(s.Warnings) != 0 && !short || short && (len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "under a minute") ||
+			!strings.Contains(s.Warnings[0], "~10 s")) {
 			t.Errorf("ORPHAN_GRACE=%q: warnings %v", v, s.Warnings)
 		}
+	}
+	// Exactly a minute is not short.
+	if s, err := loadSettings(envOf(map[string]string{"ORPHAN_GRACE": "1m"}), true); err != nil || len(s.Warnings) != 0 {
+		t.Errorf("ORPHAN_GRACE=1m: %v, warnings %v", err, s.Warnings)
 	}
 	// A leftover ORPHAN_CLEANUP does not stop the worker: it gets a warning naming what
 	// replaced it and what applies now.

@@ -101,8 +101,11 @@ type planOutput struct {
 // orphanLine is one orphan as `plan --json` lists it. UnbackedSeconds comes from the stored
 // first sighting; an orphan no run has recorded yet (or with ORPHAN_GRACE off) has none.
 type orphanLine struct {
-	Tag             string     `json:"tag"`
-	Value           string     `json:"value"`
+	Tag   string `json:"tag"`
+	Value string `json:"value"`
+	// RowHolder is set when the spool's row shows another worker's occupation (the spool was
+	// re-taken in degraded mode beside this lock); empty when no row of the spool is taken.
+	RowHolder       string     `json:"row_holder,omitempty"`
 	FirstSeen       *time.Time `json:"first_seen,omitempty"`
 	UnbackedSeconds int64      `json:"unbacked_seconds"`
 	PastGrace       bool       `json:"past_grace"`
@@ -111,7 +114,7 @@ type orphanLine struct {
 func orphanLines(orphans []jobs.Orphan, grace time.Duration) []orphanLine {
 	out := make([]orphanLine, 0, len(orphans))
 	for _, o := range orphans {
-		l := orphanLine{Tag: o.Tag, Value: o.Lock.Value, UnbackedSeconds: int64(o.Unbacked / time.Second)}
+		l := orphanLine{Tag: o.Tag, Value: o.Lock.Value, RowHolder: o.Holder, UnbackedSeconds: int64(o.Unbacked / time.Second)}
 		if !o.FirstSeen.IsZero() {
 			at := o.FirstSeen
 			l.FirstSeen = &at
@@ -150,6 +153,11 @@ func printPlan(w io.Writer, r *jobs.Report, plan jobs.Plan, grace time.Duration)
 	}
 	printOrphans(w, plan.Orphans, grace)
 	for _, x := range plan.Judgement.Retract {
+		if x.Replace != nil {
+			fmt.Fprintf(w, "  would replace (restored, the row shows another occupation): %s  %s  with row %d  %s\n",
+				x.Tag, x.Lock.Value, x.Replace.Number, x.Replace.Holder)
+			continue
+		}
 		fmt.Fprintf(w, "  would retract (restored, no longer backed): %s  %s\n", x.Tag, x.Lock.Value)
 	}
 	switch {
@@ -188,6 +196,9 @@ func printOrphans(w io.Writer, orphans []jobs.Orphan, grace time.Duration) {
 			if grace > 0 && o.Unbacked >= grace {
 				since += ", past ORPHAN_GRACE " + grace.String()
 			}
+		}
+		if o.Backing == jobs.OtherHolder {
+			since = "the row shows " + o.Holder + "; " + since
 		}
 		fmt.Fprintf(w, "  orphan: %s  %s  (%s)\n", o.Tag, o.Lock.Value, since)
 	}

@@ -35,7 +35,7 @@ func TestPrintReport(t *testing.T) {
 	for _, want := range []string{
 		"run run-1, trigger manual\n",
 		"\nrows 10: candidate 4, free 5, too_old 0, invalid_tag 0, invalid_holder 1, invalid_date 0, duplicate_tag 0 (warnings: missing_date 0, future_date 0)\n",
-		"\nlocks: missing 2, enqueued 2, already_queued 0, already_locked 1, holder_mismatch 1, orphan_locks 0, orphans_past_grace 0, orphans_released 0, retractions_due 0, retracted 0; sheets requests 1\n",
+		"\nlocks: missing 2, enqueued 2, already_queued 0, already_locked 1, holder_mismatch 1, orphan_locks 0, orphans_past_grace 0, orphans_released 0, expiring_locks 0, retractions_due 0, retracted 0, replaced 0; sheets requests 1\n",
 		`row 7  invalid_holder  "T-7"`,
 		"… and 2 more problems",
 	} {

@@ -1,0 +1,24 @@
+-- Compare-and-set a restored lock to another occupation's lock in one step (a retraction whose
+-- row shows another holder or time): never delete-then-restore, so the key is never empty and
+-- the backend's SET NX cannot slip in between.
+-- KEYS[1] lock key   KEYS[2] restore marker key   KEYS[3] orphan sightings hash
+-- ARGV[1] the lock value that was judged (the value the worker restored)
+-- ARGV[2] the new lock value (the row's own occupation)   ARGV[3] restore marker TTL ms
+-- ARGV[4] the tag (field of KEYS[3])
+-- The key is rewritten only while it is a string equal to ARGV[1]. The new value is persistent
+-- (SET without options drops any TTL; the restored value had none) and gets its own restore
+-- marker "{now ms}|{value}", like a restore, so it is verified in turn; the old marker is
+-- overwritten and the tag's orphan sighting (of the old value) dropped.
+-- Returns 1 when it swapped, 0 otherwise.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'string' then
+  return 0
+end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], string.format('%.0f', now) .. '|' .. ARGV[2], 'PX', ARGV[3])
+redis.call('HDEL', KEYS[3], ARGV[4])
+return 1
