@@ -36,6 +36,7 @@ const TrustKey = "reconciler:trust"
 // examples}. Set with SET NX and removed with DEL, so exactly one process sees the state begin
 // and end, and logs it.
 const SuspectKey = "reconciler:sheet_suspect"
+
 // DeletingPrefix starts the key a lock is renamed to when the worker deletes it (retraction,
 // orphan release), inside the one script that deletes it at once: `reconciler:deleting:{TAG}`
 // never outlives that script. Renaming instead of DEL keeps the worker's own deletions out of the
