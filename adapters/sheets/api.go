@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -33,6 +34,9 @@ type APIConfig struct {
 	// OnResponse, when set, is called once per HTTP attempt with its status code (0 when no
 	// response came: a transport error, a timeout), e.g. to count requests in metrics.
 	OnResponse func(code int)
+	// Logger, when set, receives the header warnings (a needed name on several columns, a
+	// column found only leniently), once per header layout.
+	Logger *slog.Logger
 	// Retry tuning; zero values mean DefaultBaseBackoff, DefaultMaxBackoff, DefaultMaxAttempts.
 	BaseBackoff time.Duration
 	MaxBackoff  time.Duration
@@ -49,6 +53,7 @@ type API struct {
 	loc     *time.Location
 	retry   retryPolicy
 	secrets secrets
+	warn    *headerWarnings
 
 	mu   sync.Mutex
 	cols *Columns // the cached column map; nil until the header has been read
@@ -104,7 +109,7 @@ func NewAPI(ctx context.Context, cfg APIConfig) (*API, error) {
 	if rp.maxAttempts <= 0 {
 		rp.maxAttempts = DefaultMaxAttempts
 	}
-	return &API{svc: svc, id: cfg.SpreadsheetID, sheet: cfg.SheetName, loc: cfg.Location, retry: rp, secrets: sec}, nil
+	return &API{svc: svc, id: cfg.SpreadsheetID, sheet: cfg.SheetName, loc: cfg.Location, retry: rp, secrets: sec, warn: newHeaderWarnings(cfg.Logger)}, nil
 }
 
 // Read takes a snapshot of the sheet. The first Read also fetches row 1 to build the column
@@ -129,6 +134,7 @@ func (a *API) read(ctx context.Context) (jobs.Snapshot, error) {
 		if cols, err = MapHeader(header); err != nil {
 			return snap, fmt.Errorf("map columns of sheet %q: %w", a.sheet, err)
 		}
+		a.warn.note(a.sheet, cols)
 		a.remember(cols)
 	}
 	for pass := 1; ; pass++ {
@@ -142,6 +148,7 @@ func (a *API) read(ctx context.Context) (jobs.Snapshot, error) {
 			a.forget()
 			return snap, fmt.Errorf("map columns of sheet %q: %w", a.sheet, err)
 		}
+		a.warn.note(a.sheet, current)
 		if current.indexes() == cols.indexes() {
 			snap.Rows = parseRows(res.grid, 1, Columns{Tag: 0, Holder: 1, Date: 2, TagHeader: cols.TagHeader}, a.loc)
 			snap.ReadAt = res.sentAt
