@@ -185,15 +185,14 @@ func (a *API) forget() {
 	a.cols = nil
 }
 
-// readHeader fetches row 1.
+// readHeader fetches row 1, as the sheet shows it (as the backend reads it).
 func (a *API) readHeader(ctx context.Context) ([]any, int, error) {
 	var vr *sheetsapi.ValueRange
 	n, err := a.retry.do(ctx, func(ctx context.Context) error {
 		var err error
 		vr, err = a.svc.Spreadsheets.Values.Get(a.id, headerRange(a.sheet)).
 			MajorDimension("ROWS").
-			ValueRenderOption("UNFORMATTED_VALUE").
-			DateTimeRenderOption("SERIAL_NUMBER").
+			ValueRenderOption(valueRender).
 			Context(ctx).Do()
 		return err
 	})
@@ -214,8 +213,16 @@ type columnsResult struct {
 	sentAt time.Time
 }
 
+// valueRender is how every cell is read: as the text the sheet shows (FORMATTED_VALUE), the
+// way the backend reads the sheet (gspread's get_all_values) and finds a spool's row, by exact
+// text. A tag cell showing "00123", "1.234" or "1.00E+03" is that text, not the number
+// behind it. The values API takes one render option per request, so the holder (text anyway)
+// and the date (parsed from its display, see ParseDate) are read the same way in the same
+// request.
+const valueRender = "FORMATTED_VALUE"
+
 // readColumns is the steady-state read: one batchGet of the tag, holder and date columns and
-// row 1, by columns, unformatted (numbers as numbers, dates as serial numbers).
+// row 1, by columns, as the sheet shows them.
 func (a *API) readColumns(ctx context.Context, cols Columns) (columnsResult, int, error) {
 	idx := cols.indexes()
 	ranges := []string{columnRange(a.sheet, idx[0]), columnRange(a.sheet, idx[1]), columnRange(a.sheet, idx[2]), headerRange(a.sheet)}
@@ -227,8 +234,7 @@ func (a *API) readColumns(ctx context.Context, cols Columns) (columnsResult, int
 		resp, err = a.svc.Spreadsheets.Values.BatchGet(a.id).
 			Ranges(ranges...).
 			MajorDimension("COLUMNS").
-			ValueRenderOption("UNFORMATTED_VALUE").
-			DateTimeRenderOption("SERIAL_NUMBER").
+			ValueRenderOption(valueRender).
 			Context(ctx).Do()
 		return err
 	})
