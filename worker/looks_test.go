@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sort"
@@ -140,5 +141,18 @@ func TestDelayedLooksAreScheduledTasks(t *testing.T) {
 	}
 	if r := rec.get()[2]; r.trigger != jobs.TriggerKeyspace || strings.Join(r.spools, ",") != "D" {
 		t.Fatalf("run %+v, want keyspace of D", r)
+	}
+}
+
+// TestProcessLookBadPayload: an unreadable look is not retried; a look without tags does
+// nothing.
+func TestProcessLookBadPayload(t *testing.T) {
+	triggers := &Triggers{log: slog.New(slog.DiscardHandler), tasks: jobs.DefaultTasks}
+	err := triggers.ProcessLook(context.Background(), asynq.NewTask(jobs.TypeLook, []byte("{")))
+	if !errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("bad payload: %v, want SkipRetry", err)
+	}
+	if err := triggers.ProcessLook(context.Background(), asynq.NewTask(jobs.TypeLook, []byte(`{"trigger":"verify","spools":[]}`))); err != nil {
+		t.Errorf("empty look: %v", err)
 	}
 }
