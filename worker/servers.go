@@ -47,8 +47,9 @@ type taskServers struct {
 
 // boostConfig is how the fast server polls and how long it outlives the last kick.
 type boostConfig struct {
-	TaskCheckInterval time.Duration
-	Idle              time.Duration
+	TaskCheckInterval        time.Duration
+	DelayedTaskCheckInterval time.Duration // 0: the always-on server's
+	Idle                     time.Duration
 }
 
 // startTaskServers starts the always-on server on rdb with cfg (cfg.Concurrency is the total;
@@ -60,6 +61,9 @@ func startTaskServers(rdb redis.UniversalClient, cfg asynq.Config, handler asynq
 	s.main.Concurrency = (total + 1) / 2
 	s.boost.Concurrency = total - s.main.Concurrency
 	s.boost.TaskCheckInterval = boost.TaskCheckInterval
+	if boost.DelayedTaskCheckInterval > 0 {
+		s.boost.DelayedTaskCheckInterval = boost.DelayedTaskCheckInterval
+	}
 	s.always = asynq.NewServerFromRedisClient(rdb, s.main)
 	if err := s.always.Start(s.handler); err != nil {
 		return nil, fmt.Errorf("start the task server: %w", err)

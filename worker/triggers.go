@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,28 +113,72 @@ func (t *Triggers) TriggerTags(ctx context.Context, trigger string, tags ...stri
 	return nil
 }
 
-// TriggerTagsAt is TriggerTags at a later time, timed in this process: asynq forwards a
-// scheduled task straight to pending even when it names a group, so delayed tasks would not
-// be coalesced. A restart loses the timer; the schedule covers that. It implements
-// jobs.Retrigger.
+// TriggerTagsAt is TriggerTags at a later time (a restore's verification, an orphan's grace
+// ending, the look after a release). It schedules a look:due task for at, rounded up to the
+// whole second (jobs.Tasks.Look): the look lives in Redis, so a restart, a crash or a change
+// of replica loses none, and any worker carries it out when due. Its TaskID is the trigger,
+// the due second and the sorted tags, so the same look asked for twice is one task; when it
+// is due its handler (ProcessLook) queues the targeted reconcile into the trigger's group,
+// where looks due together are aggregated into one run. A look already due is queued at once.
+// It implements jobs.Retrigger.
 //
-// The timer belongs to the worker, not to the caller: a look asked for by a task outlives the
-// task, and ends with the worker's run (a look due after shutdown is not queued; the next
-// process's schedule covers it).
+// This process also arms a timer that starts its fast task server just before the look is
+// due, so the look runs within a fraction of a second of its time; the timer is only a
+// wake-up (it ends with the worker's run), the task is the look.
 func (t *Triggers) TriggerTagsAt(ctx context.Context, trigger string, at time.Time, tags ...string) error {
-	ctx = t.lifetime(ctx)
-	time.AfterFunc(time.Until(at), func() {
-		if ctx.Err() != nil {
-			return
-		}
-		if err := t.TriggerTags(ctx, trigger, tags...); err != nil && ctx.Err() == nil {
-			level := slog.LevelWarn
-			if t.quiet != nil && t.quiet() {
-				level = slog.LevelDebug // the redis-back reconcile looks at every spool
-			}
-			t.log.Log(ctx, level, "queue a delayed reconcile", "trigger", trigger, "spools", tags, "err", err)
+	if len(tags) == 0 {
+		return nil
+	}
+	if !time.Now().Before(at) {
+		return t.TriggerTags(ctx, trigger, tags...)
+	}
+	task, err := t.tasks.Look(trigger, at, tags...)
+	if err != nil {
+		return err
+	}
+	_, err = t.client.EnqueueContext(ctx, task)
+	switch {
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		t.log.Debug("the same look is already scheduled", "trigger", trigger, "spools", len(tags), "due", jobs.LookDue(at))
+	case err != nil:
+		return fmt.Errorf("schedule a %s look at %s of %d spools: %w", trigger, jobs.LookDue(at).Format(time.RFC3339), len(tags), err)
+	}
+	t.WakeAt(jobs.LookDue(at))
+	return nil
+}
+
+// wakeLead is how long before a look is due the wake-up timer starts the fast server: enough
+// for it to start and for its forwarder to move the look to pending on time.
+const wakeLead = 300 * time.Millisecond
+
+// WakeAt starts this process's fast task server just before due (see TriggerTagsAt), unless
+// the worker's run has ended by then.
+func (t *Triggers) WakeAt(due time.Time) {
+	ctx := t.lifetime(context.Background())
+	time.AfterFunc(time.Until(due)-wakeLead, func() {
+		if ctx.Err() == nil {
+			t.kick()
 		}
 	})
+}
+
+// ProcessLook is the look:due handler: the look is due, so its targeted reconcile is queued
+// into the trigger's group (TriggerTags). A failure is retried by asynq.
+func (t *Triggers) ProcessLook(ctx context.Context, task *asynq.Task) error {
+	p, err := jobs.DecodeLookPayload(task.Payload())
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	if len(p.Spools) == 0 {
+		return nil
+	}
+	if err := t.TriggerTags(ctx, p.Trigger, p.Spools...); err != nil {
+		return err
+	}
+	if w := task.ResultWriter(); w != nil {
+		body, _ := json.Marshal(map[string]any{"trigger": p.Trigger, "due": p.Due, "spools": len(p.Spools), "queued": true})
+		_, _ = w.Write(body)
+	}
 	return nil
 }
 
@@ -185,7 +230,7 @@ func (t *Triggers) retry(ctx context.Context, what string, f func() error) {
 	}
 }
 
-// live ties delayed looks to the worker's run (see TriggerTagsAt).
+// live ties the wake-up timers of delayed looks to the worker's run (see WakeAt).
 func (t *Triggers) live(ctx context.Context) {
 	t.lifeMu.Lock()
 	defer t.lifeMu.Unlock()

@@ -93,6 +93,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux.Handle(jobs.TypeReconcile, w.reconciler)
 	mux.Handle(jobs.TypeRestore, w.restorer)
 	mux.HandleFunc(jobs.TypeRestoreBatch, w.restorer.ProcessBatch)
+	mux.HandleFunc(jobs.TypeLook, w.triggers.ProcessLook)
 	servers, err := startTaskServers(w.rdb, asynq.Config{
 		Concurrency:      w.cfg.Concurrency, // in all, split between the servers
 		Queues:           jobs.Queues,
@@ -111,7 +112,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		// Retries (a restore taken back from a dead worker) move to pending within a second,
 		// not the default five.
 		DelayedTaskCheckInterval: time.Second,
-	}, mux, boostConfig{TaskCheckInterval: boostTaskCheckInterval, Idle: boostIdle})
+	}, mux, boostConfig{TaskCheckInterval: boostTaskCheckInterval, DelayedTaskCheckInterval: boostDelayedTaskCheckInterval, Idle: boostIdle})
 	if err != nil {
 		return err
 	}
@@ -132,9 +133,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	var bg sync.WaitGroup
-	bg.Add(3)
+	bg.Add(4)
 	w.triggers.live(ctx)
 	go func() { defer bg.Done(); w.triggers.Boot(ctx) }()
+	go func() { defer bg.Done(); w.watchLooks(ctx) }()
 	go func() { defer bg.Done(); w.restart.run(ctx) }()
 	go func() { defer bg.Done(); w.watchDrops(ctx) }()
 	if w.events != nil {
@@ -172,6 +174,9 @@ const (
 	idleTaskCheckInterval  = time.Second
 	boostTaskCheckInterval = 20 * time.Millisecond
 	boostIdle              = 5 * time.Second
+	// While boosted, scheduled tasks (delayed looks, retries) move to pending within 100 ms of
+	// their time; idle, within the always-on server's second.
+	boostDelayedTaskCheckInterval = 100 * time.Millisecond
 )
 
 // kick starts or extends the boost: this process has work now or in a moment.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -33,6 +34,9 @@ type APIConfig struct {
 	// OnResponse, when set, is called once per HTTP attempt with its status code (0 when no
 	// response came: a transport error, a timeout), e.g. to count requests in metrics.
 	OnResponse func(code int)
+	// Logger, when set, receives the header warnings (a needed name on several columns, a
+	// column found only leniently), once per header layout.
+	Logger *slog.Logger
 	// Retry tuning; zero values mean DefaultBaseBackoff, DefaultMaxBackoff, DefaultMaxAttempts.
 	BaseBackoff time.Duration
 	MaxBackoff  time.Duration
@@ -49,6 +53,7 @@ type API struct {
 	loc     *time.Location
 	retry   retryPolicy
 	secrets secrets
+	warn    *headerWarnings
 
 	mu   sync.Mutex
 	cols *Columns // the cached column map; nil until the header has been read
@@ -104,7 +109,7 @@ func NewAPI(ctx context.Context, cfg APIConfig) (*API, error) {
 	if rp.maxAttempts <= 0 {
 		rp.maxAttempts = DefaultMaxAttempts
 	}
-	return &API{svc: svc, id: cfg.SpreadsheetID, sheet: cfg.SheetName, loc: cfg.Location, retry: rp, secrets: sec}, nil
+	return &API{svc: svc, id: cfg.SpreadsheetID, sheet: cfg.SheetName, loc: cfg.Location, retry: rp, secrets: sec, warn: newHeaderWarnings(cfg.Logger)}, nil
 }
 
 // Read takes a snapshot of the sheet. The first Read also fetches row 1 to build the column
@@ -129,6 +134,7 @@ func (a *API) read(ctx context.Context) (jobs.Snapshot, error) {
 		if cols, err = MapHeader(header); err != nil {
 			return snap, fmt.Errorf("map columns of sheet %q: %w", a.sheet, err)
 		}
+		a.warn.note(a.sheet, cols)
 		a.remember(cols)
 	}
 	for pass := 1; ; pass++ {
@@ -142,6 +148,7 @@ func (a *API) read(ctx context.Context) (jobs.Snapshot, error) {
 			a.forget()
 			return snap, fmt.Errorf("map columns of sheet %q: %w", a.sheet, err)
 		}
+		a.warn.note(a.sheet, current)
 		if current.indexes() == cols.indexes() {
 			snap.Rows = parseRows(res.grid, 1, Columns{Tag: 0, Holder: 1, Date: 2, TagHeader: cols.TagHeader}, a.loc)
 			snap.ReadAt = res.sentAt
@@ -178,15 +185,14 @@ func (a *API) forget() {
 	a.cols = nil
 }
 
-// readHeader fetches row 1.
+// readHeader fetches row 1, as the sheet shows it (as the backend reads it).
 func (a *API) readHeader(ctx context.Context) ([]any, int, error) {
 	var vr *sheetsapi.ValueRange
 	n, err := a.retry.do(ctx, func(ctx context.Context) error {
 		var err error
 		vr, err = a.svc.Spreadsheets.Values.Get(a.id, headerRange(a.sheet)).
 			MajorDimension("ROWS").
-			ValueRenderOption("UNFORMATTED_VALUE").
-			DateTimeRenderOption("SERIAL_NUMBER").
+			ValueRenderOption(valueRender).
 			Context(ctx).Do()
 		return err
 	})
@@ -207,8 +213,16 @@ type columnsResult struct {
 	sentAt time.Time
 }
 
+// valueRender is how every cell is read: as the text the sheet shows (FORMATTED_VALUE), the
+// way the backend reads the sheet (gspread's get_all_values) and finds a spool's row, by exact
+// text. A tag cell showing "00123", "1.234" or "1.00E+03" is that text, not the number
+// behind it. The values API takes one render option per request, so the holder (text anyway)
+// and the date (parsed from its display, see ParseDate) are read the same way in the same
+// request.
+const valueRender = "FORMATTED_VALUE"
+
 // readColumns is the steady-state read: one batchGet of the tag, holder and date columns and
-// row 1, by columns, unformatted (numbers as numbers, dates as serial numbers).
+// row 1, by columns, as the sheet shows them.
 func (a *API) readColumns(ctx context.Context, cols Columns) (columnsResult, int, error) {
 	idx := cols.indexes()
 	ranges := []string{columnRange(a.sheet, idx[0]), columnRange(a.sheet, idx[1]), columnRange(a.sheet, idx[2]), headerRange(a.sheet)}
@@ -220,8 +234,7 @@ func (a *API) readColumns(ctx context.Context, cols Columns) (columnsResult, int
 		resp, err = a.svc.Spreadsheets.Values.BatchGet(a.id).
 			Ranges(ranges...).
 			MajorDimension("COLUMNS").
-			ValueRenderOption("UNFORMATTED_VALUE").
-			DateTimeRenderOption("SERIAL_NUMBER").
+			ValueRenderOption(valueRender).
 			Context(ctx).Do()
 		return err
 	})

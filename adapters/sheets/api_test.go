@@ -114,15 +114,16 @@ func TestAPIReadsOnlyTheNeededColumns(t *testing.T) {
 		t.Errorf("ReadAt %v outside the read [%v, %v]", snap.ReadAt, before, after)
 	}
 	reads := e.Reads()
-	if got := reads[0].Ranges; !reflect.DeepEqual(got, []string{"'Operaciones'!1:1"}) || !strings.HasSuffix(reads[0].Path, "/values/'Operaciones'!1:1") {
-		t.Errorf("first request: %s %q, want row 1", reads[0].Path, got)
+	if got := reads[0].Ranges; !reflect.DeepEqual(got, []string{"'Operaciones'!1:1"}) || !strings.HasSuffix(reads[0].Path, "/values/'Operaciones'!1:1") ||
+		reads[0].ValueRenderOption != "FORMATTED_VALUE" {
+		t.Errorf("first request: %s %q %s, want row 1, FORMATTED_VALUE", reads[0].Path, got, reads[0].ValueRenderOption)
 	}
 	wantBatch := []string{"'Operaciones'!G:G", "'Operaciones'!BO:BO", "'Operaciones'!BP:BP", "'Operaciones'!1:1"}
 	checkBatch := func(r sheetsemu.Request) {
 		t.Helper()
 		if !strings.HasSuffix(r.Path, "/values:batchGet") || !reflect.DeepEqual(r.Ranges, wantBatch) ||
-			r.MajorDimension != "COLUMNS" || r.ValueRenderOption != "UNFORMATTED_VALUE" || r.DateTimeRenderOption != "SERIAL_NUMBER" {
-			t.Errorf("batchGet = %+v\nwant ranges %q, COLUMNS, UNFORMATTED_VALUE, SERIAL_NUMBER", r, wantBatch)
+			r.MajorDimension != "COLUMNS" || r.ValueRenderOption != "FORMATTED_VALUE" || r.DateTimeRenderOption != "" {
+			t.Errorf("batchGet = %+v\nwant ranges %q, COLUMNS, FORMATTED_VALUE (and no dateTimeRenderOption: the API ignores it then)", r, wantBatch)
 		}
 	}
 	checkBatch(reads[1])
@@ -494,5 +495,54 @@ func TestAPIHeaderKeepsMoving(t *testing.T) {
 	snap, err := api.Read(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "changed twice") || snap.Requests != 3 {
 		t.Fatalf("err = %v, %d requests", err, snap.Requests)
+	}
+}
+
+// TestAPIReadsTagsAsShown: the tag column is read as the sheet shows it, as the backend reads
+// it and finds a spool's row by exact text: a number formatted "00000" is "00123", a number
+// shown with a thousands separator "1.234", one in scientific format "1.00E+03", and a text
+// that looks like a date stays that text. Dates are parsed from the text a Chile-locale sheet
+// shows for a date-time (day, month and hour without leading zeros). One request per read.
+func TestAPIReadsTagsAsShown(t *testing.T) {
+	loc := santiago(t)
+	at := time.Date(2026, 1, 5, 8, 41, 7, 0, loc)
+	e := sheetsemu.Start(t)
+	e.SetSheet("Operaciones", sheetsemu.Grid(ProductionHeader(true),
+		sheetsemu.Spool("00123", "MR(93)", nil), // text
+		map[string]any{sheetsemu.ColTag: sheetsemu.Shown(123.0, "00123"), sheetsemu.ColHolder: "MR(93)", sheetsemu.ColDate: sheetsemu.DateTime(at)},
+		map[string]any{sheetsemu.ColTag: sheetsemu.Shown(1234.0, "1.234"), sheetsemu.ColHolder: "JP(12)", sheetsemu.ColDate: sheetsemu.DateTimeAs(at, "02-01-2006 15:04")},
+		map[string]any{sheetsemu.ColTag: sheetsemu.Shown(1000.0, "1.00E+03"), sheetsemu.ColHolder: "CV(7)", sheetsemu.ColDate: sheetsemu.DateTimeAs(at, "2/1/2006 15:04:05")},
+		map[string]any{sheetsemu.ColTag: "2024-01-05", sheetsemu.ColHolder: "AR(15)", sheetsemu.ColDate: "05-01-2026 08:41:07"},
+		map[string]any{sheetsemu.ColTag: sheetsemu.Shown(45296.0, "05-01-2024"), sheetsemu.ColHolder: "LP(21)", sheetsemu.ColDate: sheetsemu.Serial(at)},
+		map[string]any{sheetsemu.ColTag: 25238.0, NotesHolderHeader: "notas: MR(93)", sheetsemu.ColHolder: "FS(3)"},
+	))
+	api, _ := newTestAPI(t, e)
+	mustRead(t, api)
+	snap := mustRead(t, api)
+	if snap.Requests != 1 {
+		t.Errorf("steady state: %d requests, want 1", snap.Requests)
+	}
+	type want struct {
+		tag, holder string
+		at          time.Time
+	}
+	minute := at.Truncate(time.Minute)
+	wants := []want{
+		{"00123", "MR(93)", time.Time{}}, {"00123", "MR(93)", at}, {"1.234", "JP(12)", minute},
+		{"1.00E+03", "CV(7)", at}, {"2024-01-05", "AR(15)", at}, {"05-01-2024", "LP(21)", at}, {"25238", "FS(3)", time.Time{}},
+	}
+	if len(snap.Rows) != len(wants) {
+		t.Fatalf("%d rows, want %d: %+v", len(snap.Rows), len(wants), snap.Rows)
+	}
+	for i, w := range wants {
+		r := snap.Rows[i]
+		if r.Tag != w.tag || r.Holder != w.holder || !r.OccupiedAt.Equal(w.at) {
+			t.Errorf("row %d = tag %q holder %q at %v (date %q), want %q %q %v", r.Number, r.Tag, r.Holder, r.OccupiedAt, r.Date, w.tag, w.holder, w.at)
+		}
+	}
+	for _, r := range e.Reads() {
+		if r.ValueRenderOption != "FORMATTED_VALUE" {
+			t.Errorf("request %s asked for %s, want FORMATTED_VALUE", r.Path, r.ValueRenderOption)
+		}
 	}
 }

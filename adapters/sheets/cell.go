@@ -102,13 +102,20 @@ func formatFloat(f float64, bits int) string {
 }
 
 // Text date layouts accepted in Fecha_Ocupacion, read as wall-clock times in the sheet's time
-// zone. Days, months and hours may have one or two digits; minutes and seconds have two.
+// zone. Days, months and hours may have one or two digits; minutes and seconds have two. The
+// cell is read as the sheet shows it (FORMATTED_VALUE), so besides the backend's own text these
+// are the forms a day-first (Chile) locale sheet shows for the date-time the backend wrote
+// (USER_ENTERED turns its text into a date): "5-1-2026 8:41:07", "05-01-2026 8:41",
+// "5/1/2026 8:41:07".
 var wallClockLayouts = []string{
 	"2-1-2006 15:04:05", // the backend's own format, DD-MM-YYYY HH:MM:SS
 	"2-1-2006 15:04",
 	"2/1/2006 15:04:05",
+	"2/1/2006 15:04",
 	"2006-1-2 15:04:05",
+	"2006-1-2 15:04",
 	"2-1-2006", // date only: midnight
+	"2/1/2006",
 }
 
 // maxSerial is the serial of 10000-01-01: larger serials are not dates anyone typed.
@@ -118,8 +125,10 @@ const maxSerial = 2958466
 //
 //   - nil, "" or white space: DateMissing.
 //   - Text (trimmed first): DD-MM-YYYY HH:MM:SS, DD-MM-YYYY HH:MM, DD/MM/YYYY HH:MM:SS,
-//     YYYY-MM-DD HH:MM:SS and DD-MM-YYYY (midnight) are wall-clock times in loc; RFC 3339 with
-//     an offset or Z keeps its instant (returned in loc). Years outside 1900–9999 are
+//     DD/MM/YYYY HH:MM, YYYY-MM-DD HH:MM:SS, YYYY-MM-DD HH:MM, DD-MM-YYYY and DD/MM/YYYY
+//     (midnight) are wall-clock times in loc, day, month and hour with one or two digits
+//     ("5-1-2026 8:41:07", as a Chile-locale sheet shows a date-time); RFC 3339 with an
+//     offset or Z keeps its instant (returned in loc). Years outside 1900–9999 are
 //     DateInvalid (typos).
 //   - Numbers (float64, the integer types, json.Number, and text made only of digits with one
 //     optional "." or "," decimal separator, as a CSV export writes them) are serial numbers:

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 type CSV struct {
 	path string
 	loc  *time.Location
+	warn *headerWarnings
 }
 
 var _ jobs.SheetReader = (*CSV)(nil)
@@ -27,6 +29,13 @@ var _ jobs.SheetReader = (*CSV)(nil)
 // NewCSV returns a reader of the CSV file at path; a nil loc means UTC.
 func NewCSV(path string, loc *time.Location) *CSV {
 	return &CSV{path: path, loc: loc}
+}
+
+// WithLogger makes the reader log header warnings (a needed name on several columns, a column
+// found only leniently) to log, once per header layout, and returns it.
+func (c *CSV) WithLogger(log *slog.Logger) *CSV {
+	c.warn = newHeaderWarnings(log)
+	return c
 }
 
 // Read parses the file. Snapshot.ReadAt is when the read started; Requests is 0.
@@ -43,11 +52,15 @@ func (c *CSV) Read(ctx context.Context) (jobs.Snapshot, error) {
 	if err != nil {
 		return snap, fmt.Errorf("read sheet CSV %q: %w", c.path, err)
 	}
-	rows, err := ParseGrid(grid, c.loc)
+	if len(grid) == 0 {
+		return snap, fmt.Errorf("read sheet CSV %q: no header row", c.path)
+	}
+	cols, err := MapHeader(grid[0])
 	if err != nil {
 		return snap, fmt.Errorf("read sheet CSV %q: %w", c.path, err)
 	}
-	snap.Rows = rows
+	c.warn.note(c.path, cols)
+	snap.Rows = parseRows(grid, 1, cols, c.loc)
 	return snap, nil
 }
 

@@ -2,6 +2,8 @@ package sheets
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"reconciler/jobs"
@@ -159,4 +162,165 @@ func FuzzCSV(f *testing.F) {
 			last = row.Number
 		}
 	})
+}
+
+// pythonColumnMap is a line-by-line transliteration of the backend's build_column_map and its
+// tag lookup (TAG_SPOOL, SPLIT, tag_spool), the reference MapHeader's strict keys must agree
+// with: every non-empty cell keyed by its normalized text, a cell with "/" also by its first
+// part stripped, later columns overwriting earlier ones.
+func pythonColumnMap(header []string) map[string]int {
+	normalize := func(s string) string {
+		var b strings.Builder
+		for _, r := range s {
+			if r == '\u0130' {
+				b.WriteString("i\u0307")
+				continue
+			}
+			b.WriteRune(unicode.ToLower(r))
+		}
+		return strings.ReplaceAll(strings.ReplaceAll(b.String(), " ", ""), "_", "")
+	}
+	m := map[string]int{}
+	for idx, name := range header {
+		if name == "" {
+			continue
+		}
+		m[normalize(name)] = idx
+		if strings.Contains(name, "/") {
+			m[normalize(pyStrip(strings.SplitN(name, "/", 2)[0]))] = idx
+		}
+	}
+	return m
+}
+
+// FuzzMapHeader: any header row maps without panicking; the three columns found are distinct
+// and in range; where the backend's own map finds a column, MapHeader picks the same one (the
+// last), TAG_SPOOL before SPLIT; a lenient find happens only where the backend's map has
+// nothing; duplicates list the column used last; a failure names what is missing.
+func FuzzMapHeader(f *testing.F) {
+	f.Add(strings.Join(ProductionHeader(true), "\x00"))
+	f.Add(strings.Join(OperacionesHeader(), "\x00"))
+	f.Add("SPLIT\x00TAG/SPOOL\x00Ocupado\u00a0Por\x00Fecha_Ocupacion / x\x00Ocupado_Por")
+	f.Add("tag_spool / a\x00 TAG SPOOL \x00split\x00OCUPADO POR / \x00FECHA_OCUPACION\x00SPLİT")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, joined string) {
+		cells := strings.Split(joined, "\x00")
+		header := make([]any, len(cells))
+		for i, c := range cells {
+			header[i] = c
+		}
+		cols, err := MapHeader(header)
+		py := pythonColumnMap(cells)
+		pyFind := func(names ...string) (int, bool) {
+			for _, n := range names {
+				if i, ok := py[strings.ReplaceAll(strings.ToLower(n), "_", "")]; ok {
+					return i, true
+				}
+			}
+			return -1, false
+		}
+		if err != nil {
+			var merr *MissingColumnsError
+			if !errors.As(err, &merr) || len(merr.Missing) == 0 {
+				t.Fatalf("err %v is not a MissingColumnsError naming a column", err)
+			}
+			for _, m := range merr.Missing {
+				if m == HeaderTag {
+					m = HeaderTagAlias
+				}
+				if _, ok := pyFind(m); ok {
+					t.Fatalf("%s missing, but the backend finds it: %q", m, cells)
+				}
+			}
+			return
+		}
+		idx := cols.indexes()
+		for _, i := range idx {
+			if i < 0 || i >= len(cells) {
+				t.Fatalf("column %d out of range (%d cells)", i, len(cells))
+			}
+		}
+		if idx[0] == idx[1] || idx[1] == idx[2] || idx[0] == idx[2] {
+			t.Fatalf("columns not distinct: %+v for %q", cols, cells)
+		}
+		lenient := map[string]bool{}
+		for _, n := range cols.Lenient {
+			lenient[n] = true
+		}
+		check := func(name string, got int, names ...string) {
+			want, ok := pyFind(names...)
+			switch {
+			case ok && got != want:
+				t.Fatalf("%s: column %d, the backend reads %d: %q", name, got, want, cells)
+			case ok && lenient[name]:
+				t.Fatalf("%s found leniently although the backend finds it: %q", name, cells)
+			case !ok && !lenient[name]:
+				t.Fatalf("%s found strictly at %d but the backend finds nothing: %q", name, got, cells)
+			}
+		}
+		check(cols.TagHeader, cols.Tag, HeaderTag, HeaderTagAlias)
+		if cols.TagHeader == HeaderTagAlias {
+			if _, ok := pyFind(HeaderTag); ok {
+				t.Fatalf("SPLIT read although the backend finds TAG_SPOOL: %q", cells)
+			}
+		}
+		check(HeaderHolder, cols.Holder, HeaderHolder)
+		check(HeaderDate, cols.Date, HeaderDate)
+		for _, d := range cols.Duplicates {
+			if len(d.Columns) < 2 || d.Used != d.Columns[len(d.Columns)-1] || len(d.Headers) != len(d.Columns) {
+				t.Fatalf("bad duplicate %+v", d)
+			}
+		}
+	})
+}
+
+// FuzzParseDateDisplay: every wall clock a Chile-locale sheet shows for a date-time (D-M-YYYY
+// H:MM:SS and the other display forms) reads back as that wall clock.
+func FuzzParseDateDisplay(f *testing.F) {
+	f.Add(int64(1767602467), uint8(0))
+	f.Add(int64(1775361600), uint8(3))
+	f.Add(int64(-2208988800), uint8(5))
+	loc, err := time.LoadLocation("America/Santiago")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, unix int64, form uint8) {
+		at := time.Unix(unix, 0).In(loc)
+		if at.Year() < 1900 || at.Year() > 9999 {
+			return
+		}
+		d, m, y, h, mi, s := at.Day(), int(at.Month()), at.Year(), at.Hour(), at.Minute(), at.Second()
+		var text string
+		switch form % 6 {
+		case 0:
+			text = fmt.Sprintf("%d-%d-%d %d:%02d:%02d", d, m, y, h, mi, s)
+		case 1:
+			text, s = fmt.Sprintf("%02d-%02d-%d %d:%02d", d, m, y, h, mi), 0
+		case 2:
+			text = fmt.Sprintf("%d/%d/%d %d:%02d:%02d", d, m, y, h, mi, s)
+		case 3:
+			text, s = fmt.Sprintf("%d/%d/%d %d:%02d", d, m, y, h, mi), 0
+		case 4:
+			text = fmt.Sprintf("%02d-%02d-%d %02d:%02d:%02d", d, m, y, h, mi, s)
+		case 5:
+			text = fmt.Sprintf("%d-%02d-%02d %02d:%02d:%02d", y, m, d, h, mi, s)
+		}
+		got, state := ParseDate(text, loc)
+		if state != jobs.DateValid {
+			t.Fatalf("ParseDate(%q) = %v", text, state)
+		}
+		// The same wall clock (an hour that daylight saving repeats may resolve to the other
+		// occurrence; the wall clock read is still the one shown).
+		g := got.In(loc)
+		if g.Year() != y || int(g.Month()) != m || g.Day() != d || g.Minute() != mi || g.Second() != s || (g.Hour() != h && !dstEdge(at)) {
+			t.Fatalf("ParseDate(%q) = %v, want the wall clock %04d-%02d-%02d %02d:%02d:%02d", text, g, y, m, d, h, mi, s)
+		}
+	})
+}
+
+// dstEdge reports whether t is within an hour of an offset change in its zone.
+func dstEdge(t time.Time) bool {
+	_, a := t.Add(-time.Hour).Zone()
+	_, b := t.Add(time.Hour).Zone()
+	return a != b
 }

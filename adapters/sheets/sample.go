@@ -19,9 +19,36 @@ func OperacionesHeader() []string {
 	return strings.Split(strings.TrimRight(strings.ReplaceAll(operacionesHeaders, "\r\n", "\n"), "\n"), "\n")
 }
 
-// Sample is the built-in demo sheet of the embedded mode: the real 75-column header and 40
-// rows covering every class and warning of docs/design.md's table relative to now (text dates
-// are wall clocks in loc; a nil loc means UTC):
+// ProductionTagHeader is the tag column's header on the production sheet, as the backend's
+// notes record it. Its first part answers to TAG_SPOOL (see MapHeader).
+const ProductionTagHeader = "TAG_SPOOL / CODIGO_BARRA"
+
+// NotesHolderHeader is the header of a notes column that also reads "Ocupado Por": with it
+// left of the real Ocupado_Por, the two answer to the same name and the last (the real one,
+// where the backend writes) must win.
+const NotesHolderHeader = "Ocupado Por"
+
+// ProductionHeader is OperacionesHeader as production has it: the tag column (G) headed
+// ProductionTagHeader, beside SPLIT (F), which holds split numbers. With duplicateHolder, the
+// Notas column (S) is headed NotesHolderHeader too: a second "Ocupado Por" left of the real
+// one.
+func ProductionHeader(duplicateHolder bool) []string {
+	h := OperacionesHeader()
+	for i, name := range h {
+		switch {
+		case name == HeaderTag:
+			h[i] = ProductionTagHeader
+		case name == "Notas" && duplicateHolder:
+			h[i] = NotesHolderHeader
+		}
+	}
+	return h
+}
+
+// Sample is the built-in demo sheet of the embedded mode: the production 75-column header
+// (ProductionHeader with the duplicated "Ocupado Por", holding notes; SPLIT holding split
+// numbers 1 and 2) and 40 rows covering every class and warning of docs/design.md's table
+// relative to now (text dates are wall clocks in loc; a nil loc means UTC):
 //
 //   - free: empty holder, DISPONIBLE, disponible, a short row that ends before Ocupado_Por;
 //   - candidates with each accepted date format: DD-MM-YYYY HH:MM:SS, DD-MM-YYYY HH:MM,
@@ -49,7 +76,7 @@ func Sample(now time.Time, loc *time.Location) [][]any {
 	if loc == nil {
 		loc = time.UTC
 	}
-	header := OperacionesHeader()
+	header := ProductionHeader(true)
 	head := make([]any, len(header))
 	for i, h := range header {
 		head[i] = h
@@ -135,7 +162,8 @@ func Sample(now time.Time, loc *time.Location) [][]any {
 		line[col["id"]] = float64(i + 1)
 		line[col["NV"]] = "NV-1335"
 		line[col["OT"]] = float64(25238)
-		line[col["SPLIT"]] = float64(1 + i%3)
+		line[col["SPLIT"]] = float64(1 + i%2)
+		line[col[NotesHolderHeader]] = []string{"", "revisar con JP(12)", "urgente", "MR(93) pidió prioridad"}[i%4]
 		line[col["STATUS_NV"]] = "ABIERTA"
 		line[col["Status_Spool"]] = "EN PROCESO"
 		line[col["Ubicación"]] = "Taller 2"

@@ -70,10 +70,11 @@ func newStore(rdb redis.UniversalClient, s settings) *redislock.Store {
 	})
 }
 
-// newSheet picks the transport: a CSV export or the Sheets API.
-func newSheet(ctx context.Context, s settings, onResponse func(code int)) (jobs.SheetReader, error) {
+// newSheet picks the transport: a CSV export or the Sheets API. log receives the header
+// warnings (a needed name on several columns), once per header layout.
+func newSheet(ctx context.Context, s settings, log *slog.Logger, onResponse func(code int)) (jobs.SheetReader, error) {
 	if s.SheetCSV != "" {
-		return sheets.NewCSV(s.SheetCSV, s.Location), nil
+		return sheets.NewCSV(s.SheetCSV, s.Location).WithLogger(log), nil
 	}
 	api, err := sheets.NewAPI(ctx, sheets.APIConfig{
 		SpreadsheetID:   s.SheetID,
@@ -82,6 +83,7 @@ func newSheet(ctx context.Context, s settings, onResponse func(code int)) (jobs.
 		CredentialsJSON: s.Credentials,
 		Location:        s.Location,
 		OnResponse:      onResponse,
+		Logger:          log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("set up the Sheets API client: %w", err)

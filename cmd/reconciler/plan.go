@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"reconciler/jobs"
@@ -44,7 +45,7 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintln(stderr, "reconciler plan:", err)
 		return exitError
 	}
-	sheet, err := newSheet(ctx, s, nil)
+	sheet, err := newSheet(ctx, s, slog.New(slog.NewTextHandler(stderr, nil)), nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconciler:", err)
 		return exitError

@@ -61,7 +61,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 	defer rdb.Close()
 	store := newStore(rdb, s)
 	metrics := worker.NewMetrics()
-	sheet, err := newSheet(ctx, s, metrics.SheetsResponse)
+	sheet, err := newSheet(ctx, s, log, metrics.SheetsResponse)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconciler:", err)
 		return exitError

@@ -383,3 +383,34 @@ func cellReader(t *testing.T, e *Emulator, a1 string) func() any {
 		return vr.Values[0][0]
 	}
 }
+
+// TestTypedCells: a Cell gives its value unformatted and its text formatted; a date-time cell
+// is its serial number, shown day-first without leading zeros; a plain number of 16 digits is
+// shown in scientific notation, as Sheets' automatic format does.
+func TestTypedCells(t *testing.T) {
+	e := Start(t)
+	at := time.Date(2026, 1, 5, 8, 41, 7, 0, Santiago)
+	e.SetSheet("Operaciones", [][]any{
+		{"TAG", "Date"},
+		{Shown(123.0, "00123"), DateTime(at)},
+		{Shown(1000.0, "1.00E+03"), DateTimeAs(at, "02/01/2006 15:04")},
+		{1234567890123456.0, 1e15},
+		{Shown(nil, ""), "x"},
+	})
+	svc := client(t, e)
+	get := func(render string) [][]any {
+		t.Helper()
+		vr, err := svc.Spreadsheets.Values.Get(e.SpreadsheetID(), "Operaciones!A2:B5").ValueRenderOption(render).Do()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vr.Values
+	}
+	serial := Serial(at)
+	if got, want := get("FORMATTED_VALUE"), [][]any{{"00123", "5-1-2026 8:41:07"}, {"1.00E+03", "05/01/2026 08:41"}, {"1.23457E+15", "1E+15"}, {"", "x"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("FORMATTED_VALUE = %#v, want %#v", got, want)
+	}
+	if got, want := get("UNFORMATTED_VALUE"), [][]any{{123.0, serial}, {1000.0, serial}, {1234567890123456.0, 1e15}, {"", "x"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("UNFORMATTED_VALUE = %#v, want %#v", got, want)
+	}
+}

@@ -35,7 +35,7 @@ type Candidate struct {
 }
 
 // Generate makes n rows on header (used by the end-to-end tests and the bench): 20% fresh
-// occupations (dates as serial numbers and as three text formats), the rest free, DISPONIBLE,
+// occupations (dates as date-time cells and as three text formats), the rest free, DISPONIBLE,
 // occupied too long ago or tag-only, plus a malformed holder, a malformed date, an empty row
 // and a duplicate tag (the first row wins).
 func Generate(header []string, n int, now time.Time) Generated {
@@ -51,7 +51,7 @@ func Generate(header []string, n int, now time.Time) Generated {
 			var date any
 			switch (i / 5) % 4 {
 			case 0:
-				date = Serial(at)
+				date = DateTime(at) // a date-time cell: its serial, shown as the sheet shows it
 			case 1:
 				date = at.In(Santiago).Format("02-01-2006 15:04:05")
 			case 2:

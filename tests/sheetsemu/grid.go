@@ -1,5 +1,7 @@
 package sheetsemu
 
+import "strings"
+
 // Header names of the three columns the reconciler reads, as the real sheet spells them. The
 // real sheet's whole header row is sheets.OperacionesHeader (one copy, embedded in the adapter).
 const (
@@ -9,15 +11,20 @@ const (
 )
 
 // Grid builds a sheet: header as row 1, then one row per map, each cell put in the column
-// whose header equals the map key exactly (ColTag, ColHolder, ColDate or any other header).
-// A row stops after its last set cell, as the API would send it. A nil map is an empty row.
-// An unknown key panics: it is a mistake in the test.
+// whose header equals the map key exactly (ColTag, ColHolder, ColDate or any other header),
+// or else whose header's part before a "/" does, trimmed (ColTag finds the production header
+// "TAG_SPOOL / CODIGO_BARRA"). When several headers are the key, the last one is used (where
+// the backend writes). A row stops after its last set cell, as the API would send it. A nil
+// map is an empty row. An unknown key panics: it is a mistake in the test.
 func Grid(header []string, rows ...map[string]any) [][]any {
 	index := make(map[string]int, len(header))
 	for i, h := range header {
-		if _, dup := index[h]; !dup {
-			index[h] = i
+		if first, _, ok := strings.Cut(h, "/"); ok {
+			index[strings.TrimSpace(first)] = i
 		}
+	}
+	for i, h := range header {
+		index[h] = i // an exact header goes before a part
 	}
 	grid := make([][]any, 0, len(rows)+1)
 	head := make([]any, len(header))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // valueRange is the API's ValueRange JSON object.
@@ -88,13 +90,42 @@ func serve(sheet string, grid [][]any, r a1Range, dimension, valueRender string)
 	return out
 }
 
+// Cell is a typed cell with its own display text, like a sheet cell with a number format:
+// UNFORMATTED_VALUE (and FORMULA) give Value, FORMATTED_VALUE gives Text. A number formatted
+// "00000" is Cell{123.0, "00123"}; a date-time is Cell{serial, "5-1-2026 8:41:07"}.
+type Cell struct {
+	Value any // string, float64, bool or nil
+	Text  string
+}
+
+// Shown is a cell holding value and showing text.
+func Shown(value any, text string) Cell { return Cell{Value: value, Text: text} }
+
+// DateTime is a date-time cell as the backend's USER_ENTERED write of "DD-MM-YYYY HH:MM:SS"
+// leaves it in a day-first (Chile) locale sheet: the serial number of t's wall clock in
+// Santiago, shown as D-M-YYYY H:MM:SS (day, month and hour without leading zeros, which no Go
+// layout writes for a 24-hour clock).
+func DateTime(t time.Time) Cell {
+	w := t.In(Santiago)
+	return Cell{Value: Serial(t), Text: fmt.Sprintf("%d-%d-%d %d:%02d:%02d", w.Day(), int(w.Month()), w.Year(), w.Hour(), w.Minute(), w.Second())}
+}
+
+// DateTimeAs is a date-time cell shown with a Go layout (a column with its own date format).
+func DateTimeAs(t time.Time, layout string) Cell {
+	return Cell{Value: Serial(t), Text: t.In(Santiago).Format(layout)}
+}
+
 // isEmpty reports whether a cell is blank to the API: no value or an empty string.
 func isEmpty(v any) bool {
-	if v == nil {
+	switch x := v.(type) {
+	case nil:
 		return true
+	case string:
+		return x == ""
+	case Cell:
+		return isEmpty(x.Value) && x.Text == ""
 	}
-	s, ok := v.(string)
-	return ok && s == ""
+	return false
 }
 
 // render turns a grid cell into its JSON value: with FORMATTED_VALUE everything is a string;
@@ -102,6 +133,12 @@ func isEmpty(v any) bool {
 func render(v any, valueRender string) any {
 	if v == nil {
 		return ""
+	}
+	if c, ok := v.(Cell); ok {
+		if valueRender == formattedValue {
+			return c.Text
+		}
+		return render(c.Value, valueRender)
 	}
 	if valueRender == formattedValue {
 		return formatCell(v)
@@ -119,8 +156,9 @@ func render(v any, valueRender string) any {
 	return formatCell(v)
 }
 
-// formatCell is the emulator's stand-in for a cell's display format (no formats are kept):
-// integers without a decimal point, other numbers in the shortest exact form.
+// formatCell is how a cell without a format of its own (not a Cell) is shown, as Sheets'
+// automatic format shows it: integers without a decimal point (up to 15 digits; beyond, in
+// scientific notation such as 1.23457E+15), other numbers in the shortest exact form.
 func formatCell(v any) string {
 	switch x := v.(type) {
 	case string:
@@ -131,7 +169,12 @@ func formatCell(v any) string {
 		}
 		return "FALSE"
 	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < 1e15 {
+		switch {
+		case math.IsNaN(x) || math.IsInf(x, 0):
+			return "#NUM!"
+		case math.Abs(x) >= 1e15:
+			return sheetsScientific(x)
+		case x == math.Trunc(x):
 			return strconv.FormatInt(int64(x), 10)
 		}
 		return strconv.FormatFloat(x, 'f', -1, 64)
@@ -145,6 +188,18 @@ func formatCell(v any) string {
 		return x.String()
 	}
 	return fmt.Sprint(v)
+}
+
+// sheetsScientific writes x as Sheets' automatic format writes large numbers: six significant
+// digits at most, trailing zeros dropped, and a signed exponent of at least two digits
+// (1.23457E+15, 1E+15).
+func sheetsScientific(x float64) string {
+	s := strconv.FormatFloat(x, 'E', 5, 64) // e.g. 1.23457E+15
+	mant, exp, _ := strings.Cut(s, "E")
+	if strings.Contains(mant, ".") {
+		mant = strings.TrimRight(strings.TrimRight(mant, "0"), ".")
+	}
+	return mant + "E" + exp
 }
 
 // cloneGrid deep-copies a grid so later changes by the test don't reach served data.
