@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"reconciler/jobs"
@@ -45,7 +46,7 @@ func runAcceptSheet(ctx context.Context, args []string, getenv func(string) stri
 		fmt.Fprintln(stderr, "reconciler accept-sheet:", err)
 		return exitError
 	}
-	sheet, err := newSheet(ctx, s, nil)
+	sheet, err := newSheet(ctx, s, slog.New(slog.NewTextHandler(stderr, nil)), nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconciler:", err)
 		return exitError
