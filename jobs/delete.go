@@ -19,6 +19,7 @@ func (r *Reconciler) actOnJudgement(ctx context.Context, plan *Plan, scope Scope
 		}
 		if ValveHolds(n, all) {
 			rep.DeletionsHeld, rep.HeldReason = n, ValveReason(n, all)
+			r.recordHeld(ctx, j, rep)
 			r.log().Warn("safety valve: nothing deleted", "run_id", rep.RunID, "trigger", rep.Trigger,
 				"retractions", len(j.Retract), "orphan_releases", len(j.Release), "locks", all, "reason", rep.HeldReason)
 		} else {
@@ -29,11 +30,18 @@ func (r *Reconciler) actOnJudgement(ctx context.Context, plan *Plan, scope Scope
 	if err := r.Locks.UpdateOrphans(ctx, j.Record, j.Forget); err != nil {
 		r.log().Warn("update orphan sightings", "run_id", rep.RunID, "err", err)
 	}
+	var verified []HistoryEntry
 	for tag, m := range j.DropMarkers {
 		if err := r.Locks.DropMarker(ctx, tag, m); err != nil {
 			r.log().Warn("drop restore marker", "run_id", rep.RunID, "tag", tag, "err", err)
+			continue
+		}
+		if lock, ok := plan.locks[tag]; ok && lock.Value == m.Value {
+			verified = append(verified, HistoryEntry{Tag: tag, Action: ActionVerified, Value: m.Value,
+				RunID: rep.RunID, Trigger: rep.Trigger, Detail: "a fresh snapshot backs the restored lock"})
 		}
 	}
+	r.appendHistory(ctx, rep, verified...)
 	r.askForLooks(ctx, j.LookAt, rep)
 	return nil
 }
@@ -59,7 +67,12 @@ func (r *Reconciler) lockCount(ctx context.Context, plan *Plan, scope Scope, n i
 func (r *Reconciler) retract(ctx context.Context, rs []Retraction, rep *Report) {
 	var again []string
 	for _, x := range rs {
-		deleted, err := r.Locks.DeleteLock(ctx, x.Tag, x.Lock.Value)
+		why := "the row is free or absent"
+		if x.Backing == OtherOccupation {
+			why = "the row shows another occupation"
+		}
+		deleted, err := r.Locks.DeleteLock(ctx, x.Tag, x.Lock.Value, ActionRetracted,
+			HistoryNote{RunID: rep.RunID, Trigger: rep.Trigger, Detail: "a fresh snapshot does not back the restored lock: " + why})
 		switch {
 		case err != nil:
 			r.log().Warn("retract restored lock", "run_id", rep.RunID, "tag", x.Tag, "err", err)
@@ -68,9 +81,7 @@ func (r *Reconciler) retract(ctx context.Context, rs []Retraction, rep *Report) 
 			continue // changed since it was read: not ours to judge any more
 		}
 		rep.Retracted++
-		why := "the row is free or absent"
 		if x.Backing == OtherOccupation {
-			why = "the row shows another occupation"
 			again = append(again, x.Tag)
 		}
 		r.log().Warn("restored lock retracted: a fresh snapshot no longer backs it", "run_id", rep.RunID,
@@ -87,7 +98,8 @@ func (r *Reconciler) retract(ctx context.Context, rs []Retraction, rep *Report) 
 // release deletes orphans past the grace, each only while it holds the value judged.
 func (r *Reconciler) release(ctx context.Context, orphans []Orphan, rep *Report) {
 	for _, o := range orphans {
-		deleted, err := r.Locks.DeleteLock(ctx, o.Tag, o.Lock.Value)
+		deleted, err := r.Locks.DeleteLock(ctx, o.Tag, o.Lock.Value, ActionReleased, HistoryNote{RunID: rep.RunID, Trigger: rep.Trigger,
+			Detail: "the row has been free or absent since " + o.FirstSeen.UTC().Format(time.RFC3339) + ", ORPHAN_GRACE " + r.OrphanGrace.String()})
 		switch {
 		case err != nil:
 			r.log().Warn("release orphan lock", "run_id", rep.RunID, "tag", o.Tag, "err", err)
@@ -114,5 +126,30 @@ func (r *Reconciler) askForLooks(ctx context.Context, looks map[time.Duration][]
 		if err := r.Retrigger.TriggerTagsAt(context.WithoutCancel(ctx), TriggerOrphan, time.Now().Add(wait), tags...); err != nil {
 			r.log().Warn("ask for an orphan look", "run_id", rep.RunID, "spools", len(tags), "err", err)
 		}
+	}
+}
+
+// recordHeld appends one `held` entry per deletion the safety valve kept the run from making.
+func (r *Reconciler) recordHeld(ctx context.Context, j *Judgement, rep *Report) {
+	var held []HistoryEntry
+	for _, x := range j.Retract {
+		held = append(held, HistoryEntry{Tag: x.Tag, Action: ActionHeld, Value: x.Lock.Value, RunID: rep.RunID,
+			Trigger: rep.Trigger, Detail: "retraction held by the safety valve: " + rep.HeldReason})
+	}
+	for _, o := range j.Release {
+		held = append(held, HistoryEntry{Tag: o.Tag, Action: ActionHeld, Value: o.Lock.Value, RunID: rep.RunID,
+			Trigger: rep.Trigger, Detail: "orphan release held by the safety valve: " + rep.HeldReason})
+	}
+	r.appendHistory(ctx, rep, held...)
+}
+
+// appendHistory writes entries from Go (actions that are not a script); a failure is logged:
+// the history explains, it never stops an action.
+func (r *Reconciler) appendHistory(ctx context.Context, rep *Report, entries ...HistoryEntry) {
+	if r.History == nil || len(entries) == 0 {
+		return
+	}
+	if err := r.History.AppendHistory(ctx, entries...); err != nil {
+		r.log().Warn("append to the history", "run_id", rep.RunID, "entries", len(entries), "err", err)
 	}
 }

@@ -89,7 +89,9 @@ func (l *fakeLocks) CountLocks(context.Context) (int, error) {
 }
 
 // The verify and orphan bookkeeping is not what these tests are about: the fake keeps none.
-func (l *fakeLocks) DeleteLock(context.Context, string, string) (bool, error) { return false, nil }
+func (l *fakeLocks) DeleteLock(context.Context, string, string, string, HistoryNote) (bool, error) {
+	return false, nil
+}
 func (l *fakeLocks) Markers(context.Context, []string) (map[string]RestoreMarker, error) {
 	return nil, nil
 }

@@ -15,6 +15,9 @@ const (
 	ActionReleased  = "released"  // an orphan lock deleted after ORPHAN_GRACE
 	ActionHeld      = "held"      // a deletion not made: the safety valve (or a suspect sheet) held it
 	ActionVerified  = "verified"  // a restored lock confirmed by a fresh snapshot (its marker dropped)
+	// ActionReleaseSeen: the lock key was deleted (by the backend, mostly) and the tombstone
+	// that refuses restores for RELEASE_SETTLE was written (write_tombstone.lua).
+	ActionReleaseSeen = "release_seen"
 )
 
 // HistoryEntry is one entry of the history stream.

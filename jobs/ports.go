@@ -39,9 +39,9 @@ type LockStore interface {
 	// one round trip; outcomes in the requests' order. Requests share the rules and RunID.
 	RestoreBatch(ctx context.Context, reqs []RestoreRequest) ([]RestoreOutcome, error)
 	// DeleteLock deletes the lock of tag only while it still holds value (compare-and-delete),
-	// and with it the tag's restore marker and orphan sighting, in one atomic step. It reports
-	// whether it deleted the lock.
-	DeleteLock(ctx context.Context, tag, value string) (bool, error)
+	// and with it the tag's restore marker and orphan sighting, and appends action (with the
+	// note) to the history, in one atomic step. It reports whether it deleted the lock.
+	DeleteLock(ctx context.Context, tag, value, action string, note HistoryNote) (bool, error)
 
 	// Markers returns the restore markers of tags (absent or unreadable: absent from the map).
 	Markers(ctx context.Context, tags []string) (map[string]RestoreMarker, error)

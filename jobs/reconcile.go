@@ -33,8 +33,11 @@ type Reconciler struct {
 	Retrigger Retrigger
 	Log       *slog.Logger
 	Observer  Observer
-	Budget    ReadBudget    // nil: no budget
-	Pending   PendingMarker // nil: no coalescing
+	Budget    ReadBudget // nil: no budget
+	// History gets the entries of actions that are not scripts (held deletions, verified
+	// restores); nil: none. Scripts (restore, delete) write their own entries.
+	History HistoryWriter
+	Pending PendingMarker // nil: no coalescing
 
 	// Clock is the shared clock (Redis TIME) that stamps snapshots and is classification's
 	// "now"; nil: Now (one process, tests).
