@@ -3,6 +3,8 @@
 //	reconciler [worker]                       run the worker (the default)
 //	reconciler enqueue [--spool TAG]... [--dry-run] [--wait] [--json]
 //	reconciler plan [--json]                  exit 0 in sync, 3 drift, 1 error, 2 usage
+//	reconciler explain TAG [--json]           why a spool is locked or free; exit 0, 3, 1, 2
+//	reconciler history [--spool TAG] [--since 1h] [--json]
 //	reconciler version
 package main
 
@@ -51,6 +53,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return runEnqueue(ctx, args, getenv, stdout, stderr)
 	case "plan":
 		return runPlan(ctx, args, getenv, stdout, stderr)
+	case "explain":
+		return runExplain(ctx, args, getenv, stdout, stderr)
+	case "history":
+		return runHistory(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "reconciler", buildVersion())
 		return exitOK
@@ -75,6 +81,8 @@ const usage = `usage:
   reconciler [worker] [--redis-url URL] [--sheet-csv FILE] [--port N]
   reconciler enqueue [--spool TAG]... [--dry-run] [--wait] [--json] [--timeout 5m] [--redis-url URL]
   reconciler plan [--json] [--redis-url URL] [--sheet-csv FILE]
+  reconciler explain TAG [--json] [--redis-url URL] [--sheet-csv FILE]
+  reconciler history [--spool TAG] [--since 1h] [--limit N] [--json] [--redis-url URL]
   reconciler version
 Configuration comes from the environment (see README.md); flags override it.
 `
