@@ -247,7 +247,7 @@ func ExplainSpool(in ExplainInput) Explanation {
 		switch {
 		case b == Exact || (b == OtherOccupation && row.WorkerID == st.Lock.WorkerID && !markerOfLock):
 			e.Verdict = VerdictInSync
-			e.Summary = fmt.Sprintf("%s is locked as the sheet says: %s, and %s.", quote(in.Tag), rowSays(), strings.ToLower(lockSays()[:1])+lockSays()[1:])
+			e.Summary = fmt.Sprintf("%s is locked as the sheet says: %s, and %s.", quote(in.Tag), rowSays(), lockSays())
 			if markerOfLock {
 				e.Next = NextStep{Action: NextLook, At: at(verifyAt)}
 				e.Summary += " The worker restored this lock and checks it again against a fresh sheet at " + clock(verifyAt) + "."
