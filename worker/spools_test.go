@@ -126,6 +126,9 @@ func TestSpoolsAwkwardTags(t *testing.T) {
 			if e := explanation(t, resp.body); e.Tag != c.tag || e.Verdict != c.verdict {
 				t.Errorf("GET %s: tag %q verdict %q, want %q %q", p, e.Tag, e.Verdict, c.tag, c.verdict)
 			}
+			if strings.Contains(resp.body, testPassword) || strings.Contains(resp.body, rds.Addr()) {
+				t.Errorf("GET %s shows a secret or the Redis address:\n%s", p, resp.body)
+			}
 		}
 		page := do(t, "GET", srv.URL+"/spools/?tag="+url.QueryEscape(c.tag), nil, auth)
 		if page.code != http.StatusOK || !strings.Contains(page.body, `id="verdict"`) || !strings.Contains(page.body, string(c.verdict)) {
