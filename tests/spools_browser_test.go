@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/base64"
+	"os"
 	"testing"
 	"time"
 
@@ -58,7 +59,13 @@ func TestSpoolsPageInBrowser(t *testing.T) {
 		chromedp.Submit(`input[name=tag]`),
 		waitForText("in_sync", "is locked as the sheet says", "History", "restored", "boot", "ago"),
 	)
-	screenshot(t, ctx, "spools.png")
+	page := screenshot(t, ctx, "spools.png")
+	if os.Getenv("REFRESH_DOCS_SCREENSHOT") == "1" {
+		if err := os.WriteFile("../docs/spools.png", page, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Log("README screenshot refreshed: ../docs/spools.png")
+	}
 	loc, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname + location.search`))
 	if err == nil && loc != "/spools/?tag=EX-SYNC" {
 		t.Errorf("the search went to %q, want /spools/?tag=EX-SYNC", loc)
