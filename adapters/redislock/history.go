@@ -15,9 +15,11 @@ import (
 
 // HistoryKey is the history stream (docs/design.md, "Explaining a spool"): one entry per
 // write, deletion, refusal and hold the worker makes, with fields tag, action, value, run_id,
-// trigger and detail (empty ones left out); the entry's ID is its time on Redis's clock. It is
-// capped with XADD MAXLEN ~ HISTORY_MAX (approximate trimming: Redis trims whole nodes, so the
-// stream may hold up to about a hundred entries more than the cap).
+// trigger and detail (empty ones left out); the entry's ID is its time on Redis's clock. The
+// restores of one batch share one grouped entry (field `spools` instead of tag and value, see
+// history.lua), which History expands. It is capped with XADD MAXLEN ~ HISTORY_MAX (entries,
+// a grouped one counting once; approximate trimming: Redis trims whole nodes, so the stream may
+// hold up to about a hundred entries more than the cap).
 const HistoryKey = "reconciler:history"
 
 // DefaultHistoryMax is HISTORY_MAX's default.
@@ -80,16 +82,14 @@ func (s *Store) History(ctx context.Context, q jobs.HistoryQuery) ([]jobs.Histor
 			return nil, fmt.Errorf("redislock: read the history: %w", err)
 		}
 		for _, m := range msgs {
-			e := historyEntry(m)
-			if !q.Since.IsZero() && e.At.Before(q.Since) {
-				return out, nil
-			}
-			if q.Tag != "" && e.Tag != q.Tag {
-				continue
-			}
-			out = append(out, e)
-			if q.Limit > 0 && len(out) >= q.Limit {
-				return out, nil
+			for _, e := range historyEntries(m, q.Tag) {
+				if !q.Since.IsZero() && e.At.Before(q.Since) {
+					return out, nil
+				}
+				out = append(out, e)
+				if q.Limit > 0 && len(out) >= q.Limit {
+					return out, nil
+				}
 			}
 		}
 		if len(msgs) < historyPage {
@@ -99,8 +99,16 @@ func (s *Store) History(ctx context.Context, q jobs.HistoryQuery) ([]jobs.Histor
 	}
 }
 
-// historyEntry reads one stream entry; its time is the ID's milliseconds.
-func historyEntry(m redis.XMessage) jobs.HistoryEntry {
+// Separators of a grouped entry's `spools` field (history.lua's history_collect).
+const (
+	groupUnit   = "\x1f" // between a spool's tag and its value
+	groupRecord = "\x1e" // between spools
+)
+
+// historyEntries reads one stream entry, only the spools of tag when tag is set; its time is
+// the ID's milliseconds. A grouped entry (a batch's restores: field `spools`) is expanded into
+// one entry per spool, in the order the script recorded them.
+func historyEntries(m redis.XMessage, tag string) []jobs.HistoryEntry {
 	str := func(k string) string {
 		v, _ := m.Values[k].(string)
 		return v
@@ -111,5 +119,25 @@ func historyEntry(m redis.XMessage) jobs.HistoryEntry {
 	if n, err := strconv.ParseInt(ms, 10, 64); err == nil {
 		e.At = time.UnixMilli(n)
 	}
-	return e
+	spools, grouped := m.Values["spools"].(string)
+	if !grouped {
+		if tag != "" && e.Tag != tag {
+			return nil
+		}
+		return []jobs.HistoryEntry{e}
+	}
+	if tag != "" && !strings.HasPrefix(spools, tag+groupUnit) && !strings.Contains(spools, groupRecord+tag+groupUnit) {
+		return nil // the common case while looking for one tag: no split
+	}
+	var out []jobs.HistoryEntry
+	for _, rec := range strings.Split(spools, groupRecord) {
+		t, v, _ := strings.Cut(rec, groupUnit)
+		if tag != "" && t != tag {
+			continue
+		}
+		one := e
+		one.Tag, one.Value = t, v
+		out = append(out, one)
+	}
+	return out
 }

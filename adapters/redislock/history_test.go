@@ -87,7 +87,8 @@ func TestRestoreWritesHistoryInItsStep(t *testing.T) {
 	}
 }
 
-// TestRestoreBatchHistory: a batch records one entry per lock, in the same call.
+// TestRestoreBatchHistory: a batch records its restores in one grouped stream entry and each
+// refusal in its own, in the same call; reading expands the group into one entry per spool.
 func TestRestoreBatchHistory(t *testing.T) {
 	e := newEnv(t, Options{})
 	now := e.redisNow(t)
@@ -111,8 +112,15 @@ func TestRestoreBatchHistory(t *testing.T) {
 	if h := e.history(t, "B-07"); len(h) != 1 || h[0].Action != jobs.ActionRefused || h[0].Trigger != "redis-restart" {
 		t.Errorf("B-07 history %+v, want one refusal", h)
 	}
-	if h := e.history(t, "B-49"); len(h) != 1 || h[0].Action != jobs.ActionRestored || h[0].RunID != "run-b" {
-		t.Errorf("B-49 history %+v, want restored by run-b", h)
+	if h := e.history(t, "B-49"); len(h) != 1 || h[0].Action != jobs.ActionRestored || h[0].RunID != "run-b" ||
+		h[0].Value != e.srv.MustDo("GET", "spool_lock:B-49") {
+		t.Errorf("B-49 history %+v, want restored by run-b with its value", h)
+	}
+	if n := e.srv.MustDo("XLEN", HistoryKey); n != "2" {
+		t.Errorf("XLEN %s, want 2: one grouped entry for the 49 restores, one for the refusal", n)
+	}
+	if h := e.history(t, "B-4"); len(h) != 0 {
+		t.Errorf("B-4 (a prefix of other tags) has entries: %+v", h)
 	}
 }
 

@@ -12,8 +12,9 @@
 -- KEYS per lock i: KEYS[3i-2] lock key, KEYS[3i-1] release tombstone key,
 --   KEYS[3i] restore marker key (reconciler:restored:{TAG}).
 -- KEYS[3N+1] the history stream: every restore and every refusal is appended there in this
---         same step (history.lua, prepended by Go); already_locked writes nothing and is not
---         recorded (a run that finds the lock in place has nothing to say about it).
+--         same step (history.lua, prepended by Go): one entry per refusal, one entry for all
+--         the restores of the call; already_locked writes nothing and is not recorded (a run
+--         that finds the lock in place has nothing to say about it).
 -- KEYS[3N+2] (optional) the run's tally hash: every outcome is counted there in this same step,
 --         so a decision is never made without being counted.
 -- Returns the outcome names, one per lock, in order.
@@ -105,11 +106,14 @@ for i = 1, n do
   counts[outcome] = (counts[outcome] or 0) + 1
   -- The tag is the lock key's suffix: the restore marker key is reconciler:restored:{TAG}.
   if outcome == 'restored' then
-    history_add(string.sub(KEYS[k + 3], 21), 'restored', ARGV[a], '')
+    history_collect(string.sub(KEYS[k + 3], 21), 'restored', ARGV[a])
   elseif outcome ~= 'already_locked' then
     history_add(string.sub(KEYS[k + 3], 21), 'refused', ARGV[a], outcome .. ': ' .. why)
   end
 end
+
+-- One entry for all the restores of this call (history.lua).
+history_flush()
 
 local tally = KEYS[KEYS_PER_LOCK * n + 2]
 if tally then
