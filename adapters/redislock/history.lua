@@ -31,8 +31,8 @@ local function history_add(tag, action, value, detail)
   if HISTORY.key == nil or HISTORY.max <= 0 then
     return
   end
-  -- The common case (a restore, a deletion by a run: every field but the detail) without
-  -- building a table: this runs once per restored lock of a recovery.
+  -- The common case (a single restore, a deletion by a run: every field but the detail),
+  -- without building a table.
   if (detail == nil or detail == '') and value ~= nil and value ~= '' and HISTORY.run_id ~= '' and HISTORY.trigger ~= '' then
     redis.pcall('XADD', HISTORY.key, 'MAXLEN', '~', HISTORY.max, '*', 'tag', tag, 'action', action,
       'value', value, 'run_id', HISTORY.run_id, 'trigger', HISTORY.trigger)

@@ -104,7 +104,7 @@ for i = 1, n do
     tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
   outcomes[i] = outcome
   counts[outcome] = (counts[outcome] or 0) + 1
-  -- The tag is the lock key's suffix: the restore marker key is reconciler:restored:{TAG}.
+  -- The tag is what follows the restore marker key's 20-byte prefix (reconciler:restored:).
   if outcome == 'restored' then
     history_collect(string.sub(KEYS[k + 3], 21), 'restored', ARGV[a])
   elseif outcome ~= 'already_locked' then
