@@ -138,6 +138,13 @@ func TestSpoolsAwkwardTags(t *testing.T) {
 			t.Errorf("page of %q lacks the link to its JSON /spools/%s", c.tag, url.PathEscape(c.tag))
 		}
 	}
+	// Escaped, even tags the mux would otherwise clean or cut come through whole.
+	for _, tag := range []string{"A//B", "A/../B", "100%", "a?b#c"} {
+		resp := do(t, "GET", srv.URL+"/spools/"+url.PathEscape(tag), nil, auth)
+		if e := explanation(t, resp.body); resp.code != http.StatusOK || e.Tag != tag || e.Verdict != jobs.VerdictUnknown {
+			t.Errorf("GET /spools/%s: %d tag %q verdict %q, want %q unknown", url.PathEscape(tag), resp.code, e.Tag, e.Verdict, tag)
+		}
+	}
 	page := do(t, "GET", srv.URL+"/spools/?tag="+url.QueryEscape(tagScript), nil, auth)
 	if strings.Contains(page.body, "<script>") || strings.Contains(page.body, "<b>JP</b>") {
 		t.Errorf("the page holds the sheet's markup unescaped:\n%s", page.body)
