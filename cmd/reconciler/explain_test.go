@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"net"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -47,5 +49,28 @@ func TestExplainUsage(t *testing.T) {
 	}
 	if code := run([]string{"history", "extra"}, envOf(nil), &out, &errb); code != exitUsage {
 		t.Errorf("history with an argument: exit %d, want 2", code)
+	}
+}
+
+// TestExplainRedisDown: an unreachable Redis is one clear line and exit 1, for explain and
+// history alike.
+func TestExplainRedisDown(t *testing.T) {
+	csv := t.TempDir() + "/s.csv"
+	if err := os.WriteFile(csv, []byte("TAG_SPOOL,Ocupado_Por,Fecha_Ocupacion\nMK-1,MR(93),\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	env := envOf(map[string]string{"REDIS_URL": "redis://:s3cret@" + addr + "/0", "SHEET_CSV": csv})
+	for _, args := range [][]string{{"explain", "MK-1"}, {"history"}} {
+		var out, errb bytes.Buffer
+		code := run(args, env, &out, &errb)
+		if code != exitError || !strings.Contains(errb.String(), "does not answer") || strings.Contains(errb.String(), "s3cret") {
+			t.Errorf("%v with Redis down: exit %d, stderr %q; want 1, one line, no password", args, code, errb.String())
+		}
 	}
 }
