@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -16,11 +17,18 @@ func (r *Reconciler) actOnJudgement(ctx context.Context, plan *Plan) {
 	if err := r.Locks.UpdateOrphans(ctx, j.Record, j.Forget); err != nil {
 		r.log().Warn("update orphan sightings", "run_id", rep.RunID, "err", err)
 	}
+	var verified []HistoryEntry
 	for tag, m := range j.DropMarkers {
 		if err := r.Locks.DropMarker(ctx, tag, m); err != nil {
 			r.log().Warn("drop restore marker", "run_id", rep.RunID, "tag", tag, "err", err)
+			continue
+		}
+		if lock, ok := plan.locks[tag]; ok && lock.Value == m.Value {
+			verified = append(verified, HistoryEntry{Tag: tag, Action: ActionVerified, Value: m.Value,
+				RunID: rep.RunID, Trigger: rep.Trigger, Detail: "a fresh snapshot backs the restored lock"})
 		}
 	}
+	r.appendHistory(ctx, rep, verified...)
 	r.askForLooks(ctx, j.LookAt, rep)
 	r.lookAtExpiring(ctx, plan)
 }
@@ -39,7 +47,12 @@ func (r *Reconciler) retract(ctx context.Context, rs []Retraction, rep *Report) 
 			}
 			continue
 		}
-		deleted, err := r.Locks.DeleteLock(ctx, x.Tag, x.Lock.Value)
+		why := "no row of the spool is taken"
+		if x.Backing != Unbacked {
+			why = "the rows show another occupation, and the first row is not one to restore"
+		}
+		deleted, err := r.Locks.DeleteLock(ctx, x.Tag, x.Lock.Value, ActionRetracted,
+			HistoryNote{RunID: rep.RunID, Trigger: rep.Trigger, Detail: "a fresh snapshot does not back the restored lock: " + why})
 		switch {
 		case err != nil:
 			r.log().Warn("retract restored lock", "run_id", rep.RunID, "tag", x.Tag, "err", err)
@@ -48,10 +61,6 @@ func (r *Reconciler) retract(ctx context.Context, rs []Retraction, rep *Report) 
 			continue // changed since it was read: not ours to judge any more
 		}
 		rep.Retracted++
-		why := "no row of the spool is taken"
-		if x.Backing != Unbacked {
-			why = "the rows show another occupation, and the first row is not one to restore"
-		}
 		r.log().Warn("restored lock retracted: a fresh snapshot no longer backs it", "run_id", rep.RunID,
 			"trigger", rep.Trigger, "tag", x.Tag, "value", x.Lock.Value, "why", why,
 			"restored_at", x.Marker.At.Format(time.RFC3339Nano))
@@ -69,7 +78,10 @@ func (r *Reconciler) retract(ctx context.Context, rs []Retraction, rep *Report) 
 func (r *Reconciler) replace(ctx context.Context, x Retraction, rep *Report) bool {
 	row := x.Replace
 	value, swapped, err := r.Locks.ReplaceLock(ctx, x.Lock.Value, RestoreRequest{
-		Tag: x.Tag, WorkerID: row.WorkerID, OccupiedAt: row.OccupiedAt, Settle: r.Settle})
+		Tag: x.Tag, WorkerID: row.WorkerID, OccupiedAt: row.OccupiedAt, Settle: r.Settle},
+		HistoryNote{RunID: rep.RunID, Trigger: rep.Trigger, Detail: fmt.Sprintf(
+			"a fresh snapshot shows another occupation (row %d, %s); the restored value %s was swapped in one step",
+			row.Number, row.Holder, x.Lock.Value)})
 	switch {
 	case err != nil:
 		r.log().Warn("replace restored lock", "run_id", rep.RunID, "tag", x.Tag, "err", err)
@@ -96,7 +108,8 @@ const LookAfterRelease = 11 * time.Second
 func (r *Reconciler) release(ctx context.Context, orphans []Orphan, rep *Report) {
 	var now, later []string
 	for _, o := range orphans {
-		deleted, err := r.Locks.DeleteLock(ctx, o.Tag, o.Lock.Value)
+		deleted, err := r.Locks.DeleteLock(ctx, o.Tag, o.Lock.Value, ActionReleased, HistoryNote{RunID: rep.RunID, Trigger: rep.Trigger,
+			Detail: releaseReason(o, r.OrphanGrace)})
 		switch {
 		case err != nil:
 			r.log().Warn("release orphan lock", "run_id", rep.RunID, "tag", o.Tag, "err", err)
@@ -132,10 +145,18 @@ func (r *Reconciler) release(ctx context.Context, orphans []Orphan, rep *Report)
 	}
 }
 
+// releaseReason is a release's history detail: what contradicted the lock, since when.
+func releaseReason(o Orphan, grace time.Duration) string {
+	what := "the spool's rows have been free or absent"
+	if o.Backing == OtherHolder {
+		what = "the spool's row has shown another worker's occupation (" + o.Holder + ")"
+	}
+	return what + " since " + o.FirstSeen.UTC().Format(time.RFC3339) + ", ORPHAN_GRACE " + grace.String()
+}
+
 // askForLooks asks for targeted orphan looks at the due times. The waits are relative, and
 // measured on the machine's clock (the timer's), so a snapshot clock that differs from it does
-// not matter. The looks are timed in this process; a restart loses them and the schedule's full
-// runs judge those orphans instead.
+// not matter. Each look is a scheduled task in Redis (Retrigger), so a restart loses none.
 func (r *Reconciler) askForLooks(ctx context.Context, looks map[time.Duration][]string, rep *Report) {
 	if r.Retrigger == nil {
 		return
@@ -145,5 +166,37 @@ func (r *Reconciler) askForLooks(ctx context.Context, looks map[time.Duration][]
 		if err := r.Retrigger.TriggerTagsAt(context.WithoutCancel(ctx), TriggerOrphan, time.Now().Add(wait), tags...); err != nil {
 			r.log().Warn("ask for an orphan look", "run_id", rep.RunID, "spools", len(tags), "err", err)
 		}
+	}
+}
+
+// recordHeld appends one `held` entry per write the suspect snapshot kept the run from making:
+// each restore it would have queued, each retraction and each orphan release it would have made.
+func (r *Reconciler) recordHeld(ctx context.Context, plan *Plan) {
+	rep, j := &plan.Report, &plan.Judgement
+	why := "the sheet is suspect as a whole, nothing is written: " + rep.SuspectReason
+	var held []HistoryEntry
+	for _, c := range plan.Restores {
+		held = append(held, HistoryEntry{Tag: c.Tag, Action: ActionHeld, RunID: rep.RunID, Trigger: rep.Trigger,
+			Detail: "restore of " + c.Holder + " held: " + why})
+	}
+	for _, x := range j.Retract {
+		held = append(held, HistoryEntry{Tag: x.Tag, Action: ActionHeld, Value: x.Lock.Value, RunID: rep.RunID,
+			Trigger: rep.Trigger, Detail: "retraction held: " + why})
+	}
+	for _, o := range j.Release {
+		held = append(held, HistoryEntry{Tag: o.Tag, Action: ActionHeld, Value: o.Lock.Value, RunID: rep.RunID,
+			Trigger: rep.Trigger, Detail: "orphan release held: " + why})
+	}
+	r.appendHistory(ctx, rep, held...)
+}
+
+// appendHistory writes entries from Go (actions that are not a script); a failure is logged:
+// the history explains, it never stops an action.
+func (r *Reconciler) appendHistory(ctx context.Context, rep *Report, entries ...HistoryEntry) {
+	if r.History == nil || len(entries) == 0 {
+		return
+	}
+	if err := r.History.AppendHistory(ctx, entries...); err != nil {
+		r.log().Warn("append to the history", "run_id", rep.RunID, "entries", len(entries), "err", err)
 	}
 }

@@ -19,7 +19,7 @@ type judgingLocks struct {
 	replaced  map[string]RestoreRequest
 }
 
-func (l *judgingLocks) DeleteLock(_ context.Context, tag, value string) (bool, error) {
+func (l *judgingLocks) DeleteLock(_ context.Context, tag, value, _ string, _ HistoryNote) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.locks[tag].Value != value {
@@ -30,7 +30,7 @@ func (l *judgingLocks) DeleteLock(_ context.Context, tag, value string) (bool, e
 	return true, nil
 }
 
-func (l *judgingLocks) ReplaceLock(_ context.Context, old string, req RestoreRequest) (string, bool, error) {
+func (l *judgingLocks) ReplaceLock(_ context.Context, old string, req RestoreRequest, _ HistoryNote) (string, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.locks[req.Tag].Value != old {

@@ -43,6 +43,14 @@ type fakeLocks struct {
 	locks    map[string]Lock
 	outcome  RestoreOutcome
 	requests []RestoreRequest
+	deletes  []fakeDelete // DeleteLock calls; each deletes when deleteOK
+	deleteOK bool
+}
+
+// fakeDelete is one DeleteLock call.
+type fakeDelete struct {
+	tag, value, action string
+	note               HistoryNote
 }
 
 func (l *fakeLocks) Locks(_ context.Context, tags []string) (map[string]Lock, error) {
@@ -89,9 +97,27 @@ func (l *fakeLocks) CountLocks(context.Context) (int, error) {
 }
 
 // The verify and orphan bookkeeping is not what these tests are about: the fake keeps none.
-func (l *fakeLocks) DeleteLock(context.Context, string, string) (bool, error) { return false, nil }
-func (l *fakeLocks) ReplaceLock(context.Context, string, RestoreRequest) (string, bool, error) {
+func (l *fakeLocks) DeleteLock(_ context.Context, tag, value, action string, note HistoryNote) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.deletes = append(l.deletes, fakeDelete{tag, value, action, note})
+	return l.deleteOK, nil
+}
+func (l *fakeLocks) ReplaceLock(context.Context, string, RestoreRequest, HistoryNote) (string, bool, error) {
 	return "", false, nil
+}
+
+// fakeHistory records what is appended from Go.
+type fakeHistory struct {
+	mu      sync.Mutex
+	entries []HistoryEntry
+}
+
+func (h *fakeHistory) AppendHistory(_ context.Context, entries ...HistoryEntry) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.entries = append(h.entries, entries...)
+	return nil
 }
 func (l *fakeLocks) Markers(context.Context, []string) (map[string]RestoreMarker, error) {
 	return nil, nil

@@ -20,7 +20,7 @@ type Plan struct {
 	Judgement Judgement
 	// Trust is the judgement of the snapshot as a whole (JudgeTrust); a suspect snapshot
 	// writes nothing. Filled by the Reconciler when it has a TrustStore.
-	Trust Verdict
+	Trust TrustVerdict
 
 	locks map[string]Lock       // the locks MakePlan was given (Backing says which are in scope)
 	first map[string]Classified // the first row of each locked tag in scope (restores come from it)
@@ -158,6 +158,20 @@ func MakePlan(rows []Row, locks map[string]Lock, now time.Time, rules Rules, sco
 	p.Report.OrphanLocks = len(p.Orphans)
 	p.Report.ExpiringLocks = len(p.Expiring)
 	return p
+}
+
+// backingOfRows judges a lock against every row of its tag, as MakePlan does: rows are in sheet
+// order and classified over the whole sheet (a later row is duplicate_tag, and is judged by its
+// own class); the strongest answer wins, and no row at all is Unbacked.
+func backingOfRows(rows []Classified, lock Lock, now time.Time, rules Rules) Backing {
+	b := Unbacked
+	for _, c := range rows {
+		if c.Class == ClassDuplicateTag {
+			c = classifyRow(c.Row, now, rules)
+		}
+		b = max(b, backingOf(c, lock))
+	}
+	return b
 }
 
 // backingOf judges a lock against one row of its tag.

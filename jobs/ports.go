@@ -39,15 +39,16 @@ type LockStore interface {
 	// one round trip; outcomes in the requests' order. Requests share the rules and RunID.
 	RestoreBatch(ctx context.Context, reqs []RestoreRequest) ([]RestoreOutcome, error)
 	// DeleteLock deletes the lock of tag only while it still holds value (compare-and-delete),
-	// and with it the tag's restore marker and orphan sighting, in one atomic step. It reports
-	// whether it deleted the lock.
-	DeleteLock(ctx context.Context, tag, value string) (bool, error)
+	// and with it the tag's restore marker and orphan sighting, and appends action (with the
+	// note) to the history, in one atomic step. It reports whether it deleted the lock.
+	DeleteLock(ctx context.Context, tag, value, action string, note HistoryNote) (bool, error)
 	// ReplaceLock swaps the lock of tag for a new lock of another occupation (a fresh value of
 	// req's worker and time, persistent) only while the key still holds old (compare-and-set),
-	// in one atomic step that also writes the new value's RestoreMarker and drops the tag's
-	// orphan sighting: the key is never empty. It returns the value written, and whether it
-	// swapped. Only req's Tag, WorkerID, OccupiedAt and Settle are used.
-	ReplaceLock(ctx context.Context, old string, req RestoreRequest) (string, bool, error)
+	// in one atomic step that also writes the new value's RestoreMarker, drops the tag's orphan
+	// sighting and appends a `replaced` entry with the note to the history: the key is never
+	// empty. It returns the value written, and whether it swapped. Only req's Tag, WorkerID,
+	// OccupiedAt and Settle are used.
+	ReplaceLock(ctx context.Context, old string, req RestoreRequest, note HistoryNote) (string, bool, error)
 
 	// Markers returns the restore markers of tags (absent or unreadable: absent from the map).
 	Markers(ctx context.Context, tags []string) (map[string]RestoreMarker, error)

@@ -36,8 +36,11 @@ type Reconciler struct {
 	Retrigger Retrigger
 	Log       *slog.Logger
 	Observer  Observer
-	Budget    ReadBudget    // nil: no budget
-	Pending   PendingMarker // nil: no coalescing
+	Budget    ReadBudget // nil: no budget
+	// History gets the entries of actions that are not scripts (held deletions, verified
+	// restores); nil: none. Scripts (restore, delete) write their own entries.
+	History HistoryWriter
+	Pending PendingMarker // nil: no coalescing
 
 	// Clock is the shared clock (Redis TIME) that stamps snapshots and is classification's
 	// "now"; nil: Now (one process, tests).
@@ -150,8 +153,9 @@ func (r *Reconciler) AcceptSnapshot(ctx context.Context, plan *Plan) error {
 }
 
 // holdSuspect is a real run's answer to a suspect snapshot: it writes no lock and no
-// bookkeeping, records the suspect state (the one process that begins it logs it), and stamps
-// the judgement so that the accepted snapshot does not age out while the sheet is wrong.
+// bookkeeping, records the suspect state (the one process that begins it logs it), stamps the
+// judgement so that the accepted snapshot does not age out while the sheet is wrong, and
+// appends a `held` history entry for each write it did not make.
 func (r *Reconciler) holdSuspect(ctx context.Context, plan *Plan) {
 	rep := &plan.Report
 	if r.Trust == nil {
@@ -169,6 +173,7 @@ func (r *Reconciler) holdSuspect(ctx context.Context, plan *Plan) {
 	if err := r.Trust.Judged(ctx, rep.SnapshotAt); err != nil {
 		r.log().Warn("stamp the judgement", "run_id", rep.RunID, "err", err)
 	}
+	r.recordHeld(ctx, plan)
 }
 
 // judge reads what the judgement needs (one round trip each, none when there is nothing to

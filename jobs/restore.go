@@ -39,7 +39,7 @@ func (r *Restorer) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	outcome, err := r.Locks.Restore(ctx, RestoreRequest{
 		Tag: p.Tag, WorkerID: p.WorkerID, OccupiedAt: p.OccupiedAt, SnapshotAt: p.SnapshotAt,
 		MaxAge: r.Rules.MaxLockAge, Staleness: r.Staleness, Settle: r.Settle,
-		RunID: p.RunID, // the outcome is counted against its run in the same step
+		RunID: p.RunID, Trigger: p.Trigger, // counted against its run, and recorded, in the same step
 	})
 	if err != nil {
 		return fmt.Errorf("restore lock of %q: %w", p.Tag, err)

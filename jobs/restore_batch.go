@@ -27,7 +27,7 @@ func (r *Restorer) ProcessBatch(ctx context.Context, task *asynq.Task) error {
 		reqs[i] = RestoreRequest{
 			Tag: s.Tag, WorkerID: s.WorkerID, OccupiedAt: s.OccupiedAt, SnapshotAt: p.SnapshotAt,
 			MaxAge: r.Rules.MaxLockAge, Staleness: r.Staleness, Settle: r.Settle,
-			RunID: p.RunID, // every outcome is counted against its run in the same step
+			RunID: p.RunID, Trigger: p.Trigger, // counted against its run, and recorded, in the same step
 		}
 	}
 	began := time.Now()

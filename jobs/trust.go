@@ -64,8 +64,8 @@ type TrustInput struct {
 	Now   time.Time // the snapshot's time, on the shared clock
 }
 
-// Verdict is the judgement of a snapshot as a whole.
-type Verdict struct {
+// TrustVerdict is the judgement of a snapshot as a whole.
+type TrustVerdict struct {
 	Suspect  bool
 	Reason   string   // one sentence; empty for a sane snapshot
 	Examples []string // up to TrustExamples lost occupations, "TAG: was HOLDER, now …", sane or not
@@ -91,9 +91,9 @@ func (a Accepted) Valid(now time.Time) bool {
 //
 // Gradual change is always sane: each sane snapshot becomes the accepted one, so spools
 // finishing one by one, or a shift starting, never lose more than a handful at a time.
-func JudgeTrust(in TrustInput) Verdict {
+func JudgeTrust(in TrustInput) TrustVerdict {
 	if !in.Accepted.Valid(in.Now) {
-		v := Verdict{Baseline: "none"}
+		v := TrustVerdict{Baseline: "none"}
 		if len(in.Snapshot) == 0 && in.Locks > TrustHandful {
 			v.Suspect = true
 			why := "nothing accepted yet"
@@ -106,7 +106,7 @@ func JudgeTrust(in TrustInput) Verdict {
 		}
 		return v
 	}
-	v := Verdict{Baseline: "accepted"}
+	v := TrustVerdict{Baseline: "accepted"}
 	for _, tag := range sortedKeys(in.Accepted.Occupations) {
 		was := in.Accepted.Occupations[tag]
 		now, ok := in.Snapshot[tag]

@@ -104,7 +104,7 @@ type bookLocks struct {
 	deletes, updates, drops, counts int
 }
 
-func (l *bookLocks) DeleteLock(context.Context, string, string) (bool, error) {
+func (l *bookLocks) DeleteLock(context.Context, string, string, string, HistoryNote) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.deletes++

@@ -24,6 +24,8 @@ type RestoreRequest struct {
 	Settle     time.Duration // RELEASE_SETTLE
 	// RunID, when set, is the run whose tally counts the outcome, in the same atomic step.
 	RunID string
+	// Trigger is the run's trigger, recorded with the outcome in the history.
+	Trigger string
 }
 
 // RestoreOutcome is the decision of one restore.

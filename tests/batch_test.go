@@ -93,6 +93,20 @@ func TestEnqueueWaitCountsBatchedLocks(t *testing.T) {
 			t.Fatalf("no batch result lists %s as restored", c.tag)
 		}
 	}
+
+	// The history holds every batched restore, grouped in one entry per batch, and explain
+	// and history show them per spool: the boot's and the manual run's.
+	if n := rds.MustDo("XLEN", "reconciler:history"); n != "2" {
+		t.Errorf("history stream: %s entries, want 2 (one per batch)", n)
+	}
+	last := sheet.candidates[len(sheet.candidates)-1]
+	out, errOut, code = cli(t, env, "history", "--spool", last.tag, "--json")
+	var hist []struct{ Tag, Action, Trigger, Value string }
+	mustJSON(t, out, &hist)
+	if code != 0 || len(hist) != 2 || hist[0].Trigger != "manual" || hist[1].Trigger != "boot" ||
+		hist[0].Action != "restored" || hist[0].Value != rds.MustDo("GET", "spool_lock:"+last.tag) {
+		t.Errorf("history of %s: exit %d %+v %s, want restored by the manual run, then by boot", last.tag, code, hist, errOut)
+	}
 }
 
 // pendingRestoreLocks is the number of locks the restore queue's pending tasks carry: one per

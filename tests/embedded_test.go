@@ -23,8 +23,8 @@ func TestEmbeddedDefault(t *testing.T) {
 	}
 	redisURL := regexp.MustCompile(`redis://127\.0\.0\.1:\d+/0`).FindString(banner)
 	csvPath := regexp.MustCompile(`SHEET_CSV=(\S+)`).FindStringSubmatch(banner)
-	if redisURL == "" || csvPath == nil || !strings.Contains(banner, "/monitor/") {
-		t.Fatalf("the banner lacks the Redis URL, the sample sheet or the monitor URL:\n%s", banner)
+	if redisURL == "" || csvPath == nil || !strings.Contains(banner, "/monitor/") || !strings.Contains(banner, "/spools/") {
+		t.Fatalf("the banner lacks the Redis URL, the sample sheet, the monitor or the spools URL:\n%s", banner)
 	}
 
 	var ready struct {
@@ -63,6 +63,24 @@ func TestEmbeddedDefault(t *testing.T) {
 	out, errOut, code = cli(t, env, "plan")
 	if code != 3 || !strings.Contains(out, "drift: 0 missing, 1 held by someone else") {
 		t.Fatalf("plan against the demo: exit %d (want 3: the demo seeds one foreign lock)\n%s\n%s", code, out, errOut)
+	}
+
+	// explain and the spools page work on the in-process Redis too (its Lua runs the history).
+	out, errOut, code = cli(t, env, "explain", "DEMO-ORPHAN-001")
+	if code != 3 || !strings.Contains(out, "DEMO-ORPHAN-001: orphan") {
+		t.Fatalf("explain against the demo: exit %d (want 3: the demo seeds an orphan)\n%s\n%s", code, out, errOut)
+	}
+	out, errOut, code = cli(t, env, "history")
+	if code != 0 || !strings.Contains(out, "restored") {
+		t.Fatalf("history against the demo: exit %d, want the boot run's restores\n%s\n%s", code, out, errOut)
+	}
+	page, err := http.Get(w.URL("/spools/?tag=DEMO-ORPHAN-001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Body.Close()
+	if page.StatusCode != http.StatusOK {
+		t.Fatalf("/spools/ in embedded mode without a password: %d, want 200", page.StatusCode)
 	}
 
 	w.Signal(syscall.SIGINT)

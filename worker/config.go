@@ -43,4 +43,8 @@ type Store interface {
 	// ClearTombstone removes tag's tombstone if it is older than the lock key's current set.
 	ClearTombstone(ctx context.Context, tag string) (bool, error)
 	Records
+	// The history (append from Go, read newest first) and one spool's state, for explain.
+	jobs.HistoryWriter
+	jobs.HistoryReader
+	jobs.SpoolReader
 }

@@ -22,8 +22,8 @@ import (
 	"reconciler/jobs"
 )
 
-// Handler is the process's HTTP surface: /healthz, /readyz, /metrics, /monitor/ (asynqmon)
-// and POST /reconcile. The last two need basic auth; without MONITOR_PASSWORD they are not
+// Handler is the process's HTTP surface: /healthz, /readyz, /metrics, /monitor/ (asynqmon),
+// POST /reconcile and the spool pages (/spools/). The last three need basic auth; without MONITOR_PASSWORD they are not
 // served at all, except in embedded mode (which listens on 127.0.0.1) to loopback requests.
 func (w *Worker) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -50,6 +50,10 @@ func (w *Worker) Handler() http.Handler {
 	mux.Handle("/monitor/", w.guard(sameOrigin.Handler(monitor)))
 	mux.Handle("/monitor", http.RedirectHandler("/monitor/", http.StatusMovedPermanently))
 	mux.Handle("POST /reconcile", w.guard(sameOrigin.Handler(http.HandlerFunc(w.postReconcile))))
+	// Read-only, GET only: /spools/ is the page, /spools/{TAG} explain's JSON ({tag...} takes
+	// the rest of the path, so a tag holding "/" works, escaped or not).
+	mux.Handle("GET /spools/{tag...}", w.guard(http.HandlerFunc(w.spoolJSON)))
+	mux.Handle("GET /spools", http.RedirectHandler("/spools/", http.StatusMovedPermanently))
 	return mux
 }
 
@@ -76,7 +80,7 @@ func (w *Worker) guard(next http.Handler) http.Handler {
 				next.ServeHTTP(rw, r)
 				return
 			}
-			http.Error(rw, "not served: set MONITOR_PASSWORD (and MONITOR_USER, default admin) to enable /monitor/ and POST /reconcile", http.StatusNotFound)
+			http.Error(rw, "not served: set MONITOR_PASSWORD (and MONITOR_USER, default admin) to enable /monitor/, /spools/ and POST /reconcile", http.StatusNotFound)
 			return
 		}
 		user, pass, ok := r.BasicAuth()

@@ -39,6 +39,9 @@ type Worker struct {
 	addr   net.Addr // where HTTP listens, once it does
 
 	servers atomic.Pointer[taskServers] // set once Run has started them
+
+	explainer *jobs.Explainer // GET /spools/…
+	budget    jobs.ReadBudget // the page's sheet reads count against SHEETS_MAX_READS_PER_MINUTE
 }
 
 // Parts are what cmd/reconciler built from the configuration.
@@ -48,6 +51,8 @@ type Parts struct {
 	Store   Store
 	Metrics *Metrics    // nil: a new registry
 	Events  EventSource // nil: no keyspace events
+	// Suspect says whether the sheet is suspect as a whole (explain shows it); nil: never.
+	Suspect jobs.SuspectReader
 }
 
 // New wires the handlers to the parts.
@@ -69,7 +74,10 @@ func New(cfg Config, log *slog.Logger, p Parts) *Worker {
 		Clock: store, Retrigger: w.triggers, Log: log, Observer: w.metrics,
 		Budget:  &readBudget{reads: store, max: int64(cfg.MaxReadsPerMinute), now: time.Now},
 		Pending: w.triggers,
+		History: store,
 	}
+	w.explainer = NewExplainer(cfg, sheet, store, p.Suspect)
+	w.budget = w.reconciler.Budget
 	w.restorer = &jobs.Restorer{
 		Locks: store, Runs: store, Rules: cfg.Rules, Staleness: cfg.RestoreMaxStaleness,
 		Settle: cfg.ReleaseSettle, Log: log, Observer: w.metrics, Retrigger: w.triggers,

@@ -18,14 +18,14 @@ func TestDeleteLockComparesAndTakesBookkeeping(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The lock changed between the read and the delete: nothing is touched.
-	deleted, err := e.store.DeleteLock(ctxT(t), tag, "93:other:13-05-2026 11:33:48")
+	deleted, err := e.store.DeleteLock(ctxT(t), tag, "93:other:13-05-2026 11:33:48", jobs.ActionReleased, jobs.HistoryNote{})
 	if err != nil || deleted {
 		t.Fatalf("changed value: deleted = %v, err = %v", deleted, err)
 	}
 	if !e.exists(t, key) || !e.exists(t, RestoredKey(tag)) || e.srv.MustDo("HEXISTS", OrphansKey, tag) != "1" {
 		t.Fatal("a failed compare touched the lock or its bookkeeping")
 	}
-	deleted, err = e.store.DeleteLock(ctxT(t), tag, v)
+	deleted, err = e.store.DeleteLock(ctxT(t), tag, v, jobs.ActionReleased, jobs.HistoryNote{})
 	if err != nil || !deleted {
 		t.Fatalf("matching value: deleted = %v, err = %v", deleted, err)
 	}
@@ -36,12 +36,12 @@ func TestDeleteLockComparesAndTakesBookkeeping(t *testing.T) {
 		t.Fatal("another tag's sighting was deleted")
 	}
 	// Absent, or another type: nothing to delete, no error.
-	deleted, err = e.store.DeleteLock(ctxT(t), "ABSENT", v)
+	deleted, err = e.store.DeleteLock(ctxT(t), "ABSENT", v, jobs.ActionReleased, jobs.HistoryNote{})
 	if err != nil || deleted {
 		t.Fatalf("absent: deleted = %v, err = %v", deleted, err)
 	}
 	e.srv.MustDo("HSET", "spool_lock:H", "f", v)
-	deleted, err = e.store.DeleteLock(ctxT(t), "H", v)
+	deleted, err = e.store.DeleteLock(ctxT(t), "H", v, jobs.ActionReleased, jobs.HistoryNote{})
 	if err != nil || deleted || !e.exists(t, "spool_lock:H") {
 		t.Fatalf("hash: deleted = %v, err = %v", deleted, err)
 	}

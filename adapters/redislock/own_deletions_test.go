@@ -48,7 +48,7 @@ func TestDeleteLockLeavesNoDelEvent(t *testing.T) {
 	const v = "93:0b7f5c62-1111-4222-8333-444455556666:13-05-2026 11:33:48"
 	e.srv.MustDo("SET", key, v)
 	events()
-	deleted, err := e.store.DeleteLock(ctxT(t), tag, v)
+	deleted, err := e.store.DeleteLock(ctxT(t), tag, v, jobs.ActionReleased, jobs.HistoryNote{})
 	if err != nil || !deleted {
 		t.Fatalf("deleted = %v, err = %v", deleted, err)
 	}
@@ -98,7 +98,7 @@ func TestReplaceLockSwapsInOneStep(t *testing.T) {
 	req := jobs.RestoreRequest{Tag: tag, WorkerID: 95, OccupiedAt: at, Settle: time.Minute}
 
 	// A value changed since it was read is never touched.
-	if v, ok, err := e.store.ReplaceLock(ctxT(t), "93:other:13-05-2026 11:00:00", req); err != nil || ok || v != "" {
+	if v, ok, err := e.store.ReplaceLock(ctxT(t), "93:other:13-05-2026 11:00:00", req, jobs.HistoryNote{}); err != nil || ok || v != "" {
 		t.Fatalf("changed value: %q %v %v", v, ok, err)
 	}
 	if e.srv.MustDo("GET", key) != old {
@@ -121,7 +121,7 @@ func TestReplaceLockSwapsInOneStep(t *testing.T) {
 	}()
 	time.Sleep(50 * time.Millisecond)
 	before := e.redisNow(t)
-	v, ok, err := e.store.ReplaceLock(ctxT(t), old, req)
+	v, ok, err := e.store.ReplaceLock(ctxT(t), old, req, jobs.HistoryNote{})
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	if n := <-empty; n != 0 {
@@ -148,10 +148,10 @@ func TestReplaceLockSwapsInOneStep(t *testing.T) {
 	}
 	// Absent or another type: nothing.
 	e.srv.MustDo("HSET", "spool_lock:H", "f", v)
-	if _, ok, err := e.store.ReplaceLock(ctxT(t), v, jobs.RestoreRequest{Tag: "H", WorkerID: 1, OccupiedAt: at}); err != nil || ok {
+	if _, ok, err := e.store.ReplaceLock(ctxT(t), v, jobs.RestoreRequest{Tag: "H", WorkerID: 1, OccupiedAt: at}, jobs.HistoryNote{}); err != nil || ok {
 		t.Fatalf("hash: %v %v", ok, err)
 	}
-	if _, ok, err := e.store.ReplaceLock(ctxT(t), v, jobs.RestoreRequest{Tag: "ABSENT", WorkerID: 1, OccupiedAt: at}); err != nil || ok || e.exists(t, "spool_lock:ABSENT") {
+	if _, ok, err := e.store.ReplaceLock(ctxT(t), v, jobs.RestoreRequest{Tag: "ABSENT", WorkerID: 1, OccupiedAt: at}, jobs.HistoryNote{}); err != nil || ok || e.exists(t, "spool_lock:ABSENT") {
 		t.Fatalf("absent: %v %v", ok, err)
 	}
 }
@@ -232,7 +232,7 @@ func TestDeleteLockWithoutRename(t *testing.T) {
 	if err := client.Rename(ctxT(t), "spool_lock:"+tag, "elsewhere").Err(); err == nil {
 		t.Fatal("RENAME still works on this server")
 	}
-	deleted, err := store.DeleteLock(ctxT(t), tag, v)
+	deleted, err := store.DeleteLock(ctxT(t), tag, v, jobs.ActionReleased, jobs.HistoryNote{})
 	if err != nil || !deleted {
 		t.Fatalf("deleted = %v, err = %v", deleted, err)
 	}

@@ -5,10 +5,13 @@
 -- ARGV[1] the lock value that was judged (the value the worker restored)
 -- ARGV[2] the new lock value (the row's own occupation)   ARGV[3] restore marker TTL ms
 -- ARGV[4] the tag (field of KEYS[3])
+-- KEYS[4] the history stream   ARGV[5] the history detail
+-- ARGV[6] HISTORY_MAX   ARGV[7] run id   ARGV[8] trigger (history.lua's history_open)
 -- The key is rewritten only while it is a string equal to ARGV[1]. The new value is persistent
 -- (SET without options drops any TTL; the restored value had none) and gets its own restore
 -- marker "{now ms}|{value}", like a restore, so it is verified in turn; the old marker is
--- overwritten and the tag's orphan sighting (of the old value) dropped.
+-- overwritten and the tag's orphan sighting (of the old value) dropped. The swap is appended to
+-- the history (action `replaced`, the new value) in this same step.
 -- Returns 1 when it swapped, 0 otherwise.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -21,4 +24,6 @@ end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], string.format('%.0f', now) .. '|' .. ARGV[2], 'PX', ARGV[3])
 redis.call('HDEL', KEYS[3], ARGV[4])
+history_open(KEYS[4], ARGV[6], ARGV[7], ARGV[8])
+history_add(ARGV[4], 'replaced', ARGV[2], ARGV[5])
 return 1

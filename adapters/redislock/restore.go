@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"reconciler/jobs"
 )
@@ -20,7 +19,12 @@ var restoreSource string
 // restoreScript decides and writes in one atomic server-side step, so no other client can
 // take, release or re-take the spool between the checks and the write. Run uses EVALSHA and
 // falls back to EVAL when the server has not cached the script (after a restart, say).
-var restoreScript = redis.NewScript(restoreSource)
+// It appends its history entries itself (history.lua).
+var restoreScript = historyScript(restoreSource)
+
+// restore.lua reads a spool's tag off its restore marker key, after the prefix's 20 bytes:
+// this fails to compile if the prefix changes length.
+var _ = [1]struct{}{}[len(RestoredPrefix)-20]
 
 // Restore runs the atomic decide-and-write step for one lock (docs/design.md, "Restoring a
 // lock"): a batch of one. Now is Redis's TIME inside the script, never the caller's clock (see
@@ -36,6 +40,10 @@ var restoreScript = redis.NewScript(restoreSource)
 //  5. restored otherwise: SET NX of a new value (fresh uuid4, OccupiedAt in the store's zone),
 //     without TTL, and the restore marker RestoredKey(Tag) = "{now ms}|{value}" with the TTL
 //     RestoredMarkerTTL(Settle), so the restore is verified later from a fresh snapshot.
+//
+// Every outcome but already_locked (which writes nothing) is appended to the history in the
+// same step: `restored`, or `refused` with the outcome and its reason as the detail, with the
+// request's RunID and Trigger.
 //
 // With a RunID the outcome is also added to that run's tally (see AddTally) inside the same
 // script: one round trip per restore instead of two, and no decision goes uncounted because a
@@ -62,15 +70,16 @@ func (s *Store) RestoreBatch(ctx context.Context, reqs []jobs.RestoreRequest) ([
 	if err := validateBatch(reqs); err != nil {
 		return nil, fmt.Errorf("redislock: restore %s: %w", batchName(reqs), err)
 	}
-	// The layout restore.lua reads: six shared arguments, then per lock three keys (lock,
-	// tombstone, restore marker) and four arguments (value, worker prefix, occupied-at,
-	// snapshot); the tally key last.
+	// The layout restore.lua reads: nine shared arguments (the last three history.lua's),
+	// then per lock three keys (lock, tombstone, restore marker) and four arguments (value,
+	// worker prefix, occupied-at, snapshot); the history key, then the tally key last.
 	first := reqs[0]
-	keys := make([]string, 0, 3*len(reqs)+1)
-	args := make([]any, 0, 6+4*len(reqs))
+	keys := make([]string, 0, 3*len(reqs)+2)
+	args := make([]any, 0, 9+4*len(reqs))
 	args = append(args, first.MaxAge.Milliseconds(), first.Staleness.Milliseconds(),
 		first.Settle.Milliseconds(), s.tombTTL.Milliseconds(), TallyTTL.Milliseconds(),
 		RestoredMarkerTTL(first.Settle).Milliseconds())
+	args = append(args, s.historyArgs(first.RunID, first.Trigger)...)
 	for _, req := range reqs {
 		id, err := uuid.NewRandom()
 		if err != nil {
@@ -80,6 +89,7 @@ func (s *Store) RestoreBatch(ctx context.Context, reqs []jobs.RestoreRequest) ([
 		args = append(args, FormatValue(req.WorkerID, id, req.OccupiedAt, s.loc),
 			strconv.Itoa(req.WorkerID)+":", req.OccupiedAt.UnixMilli(), req.SnapshotAt.UnixMilli())
 	}
+	keys = append(keys, HistoryKey)
 	if first.RunID != "" {
 		keys = append(keys, TallyKey(first.RunID))
 	}
@@ -129,8 +139,8 @@ func validateBatch(reqs []jobs.RestoreRequest) error {
 			return err
 		}
 		if req.MaxAge != first.MaxAge || req.Staleness != first.Staleness ||
-			req.Settle != first.Settle || req.RunID != first.RunID {
-			return fmt.Errorf("%q: max age, staleness, settle and run id differ from the batch's first lock", req.Tag)
+			req.Settle != first.Settle || req.RunID != first.RunID || req.Trigger != first.Trigger {
+			return fmt.Errorf("%q: max age, staleness, settle, run id and trigger differ from the batch's first lock", req.Tag)
 		}
 	}
 	return nil

@@ -6,11 +6,16 @@
 -- ARGV[4] tombstone TTL ms (used only to normalize an unreadable tombstone)
 -- ARGV[5] tally TTL ms (used only with a tally key)
 -- ARGV[6] restore marker TTL ms
--- Then per lock i (i = 1..N), four ARGV from 7 + 4(i-1):
+-- ARGV[7] HISTORY_MAX (0: no history)   ARGV[8] run id   ARGV[9] trigger
+-- Then per lock i (i = 1..N), four ARGV from 10 + 4(i-1):
 --   new lock value, worker-id prefix (e.g. "93:"), occupied-at ms, snapshot ms
 -- KEYS per lock i: KEYS[3i-2] lock key, KEYS[3i-1] release tombstone key,
 --   KEYS[3i] restore marker key (reconciler:restored:{TAG}).
--- KEYS[3N+1] (optional) the run's tally hash: every outcome is counted there in this same step,
+-- KEYS[3N+1] the history stream: every restore and every refusal is appended there in this
+--         same step (history.lua, prepended by Go): one entry per refusal, one entry for all
+--         the restores of the call; already_locked writes nothing and is not recorded (a run
+--         that finds the lock in place has nothing to say about it).
+-- KEYS[3N+2] (optional) the run's tally hash: every outcome is counted there in this same step,
 --         so a decision is never made without being counted.
 -- Returns the outcome names, one per lock, in order.
 
@@ -35,23 +40,24 @@ local function decide(lock_key, tomb_key, marker_key, value, prefix, occupied, s
   -- 1. An existing key is never modified (value, type and TTL stay as they are), whatever it holds.
   local kind = redis.call('TYPE', lock_key)['ok']
   if kind ~= 'none' then
+    local held = '(a ' .. kind .. ')'
     if kind == 'string' then
-      local v = redis.call('GET', lock_key)
-      if string.sub(v, 1, #prefix) == prefix then
+      held = redis.call('GET', lock_key)
+      if string.sub(held, 1, #prefix) == prefix then
         return 'already_locked'
       end
     end
-    return 'holder_mismatch'
+    return 'holder_mismatch', 'the key holds ' .. held
   end
 
   -- 2. Aged out while queued (exactly max age is not too old).
   if now - occupied > max_age then
-    return 'too_old'
+    return 'too_old', 'older than MAX_LOCK_AGE by the time the restore ran'
   end
 
   -- 3. The snapshot that planned this restore is too old to act on.
   if now - snapshot > staleness then
-    return 'stale_snapshot'
+    return 'stale_snapshot', 'the snapshot was older than RESTORE_MAX_STALENESS'
   end
 
   -- 4. Released recently: the snapshot may predate the sheet catching up with the release.
@@ -65,16 +71,17 @@ local function decide(lock_key, tomb_key, marker_key, value, prefix, occupied, s
       -- Unreadable tombstone: treat it as a release happening now (refuse), and rewrite it so,
       -- which bounds the refusal to the tombstone's TTL instead of the garbage's lifetime.
       redis.call('SET', tomb_key, string.format('%.0f', now), 'PX', tomb_ttl)
-      return 'recently_released'
+      return 'recently_released', 'unreadable tombstone, counted as a release now'
     end
     if snapshot < released + settle then
-      return 'recently_released'
+      return 'recently_released', 'released at ' .. string.format('%.0f', released) ..
+        ' ms; the snapshot predates that + RELEASE_SETTLE'
     end
   end
 
   -- 5. Write the lock: only where no key exists, persistent (no TTL), like the backend.
   if not redis.call('SET', lock_key, value, 'NX') then
-    return 'holder_mismatch'
+    return 'holder_mismatch', 'the key was taken'
   end
   -- 6. Mark the restore for verification (docs/design.md, "Verifying restores"):
   --    "{now ms}|{value}", written only with a lock, in this same step, so no restored lock goes
@@ -85,20 +92,30 @@ local function decide(lock_key, tomb_key, marker_key, value, prefix, occupied, s
 end
 
 -- The layout of the keys and arguments of one lock (restore.go builds the same).
-local KEYS_PER_LOCK, ARGS_PER_LOCK, FIRST_LOCK_ARG = 3, 4, 7
-local n = math.floor(#KEYS / KEYS_PER_LOCK)
+local KEYS_PER_LOCK, ARGS_PER_LOCK, FIRST_LOCK_ARG = 3, 4, 10
+local n = math.floor((#ARGV - FIRST_LOCK_ARG + 1) / ARGS_PER_LOCK)
+history_open(KEYS[KEYS_PER_LOCK * n + 1], ARGV[7], ARGV[8], ARGV[9])
 local outcomes = {}
 local counts = {}
 for i = 1, n do
   local k = KEYS_PER_LOCK * (i - 1)
   local a = FIRST_LOCK_ARG + ARGS_PER_LOCK * (i - 1)
-  local outcome = decide(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a], ARGV[a + 1],
+  local outcome, why = decide(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a], ARGV[a + 1],
     tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
   outcomes[i] = outcome
   counts[outcome] = (counts[outcome] or 0) + 1
+  -- The tag is what follows the restore marker key's 20-byte prefix (reconciler:restored:).
+  if outcome == 'restored' then
+    history_collect(string.sub(KEYS[k + 3], 21), 'restored', ARGV[a])
+  elseif outcome ~= 'already_locked' then
+    history_add(string.sub(KEYS[k + 3], 21), 'refused', ARGV[a], outcome .. ': ' .. why)
+  end
 end
 
-local tally = KEYS[KEYS_PER_LOCK * n + 1]
+-- One entry for all the restores of this call (history.lua).
+history_flush()
+
+local tally = KEYS[KEYS_PER_LOCK * n + 2]
 if tally then
   -- pcall: a tally key someone broke (another type, a field that is not a number) must not turn
   -- decisions already written into an error; the count is lost, the locks are right.

@@ -34,15 +34,19 @@ type Options struct {
 	// TombstoneTTL is how long release tombstones live; zero means TombstoneTTL. Size it from
 	// the settings with TombstoneTTLFor, or a RELEASE_SETTLE longer than the TTL is cut short.
 	TombstoneTTL time.Duration
+	// HistoryMax caps the history stream (HISTORY_MAX, XADD MAXLEN ~); zero means
+	// DefaultHistoryMax, negative turns the history off.
+	HistoryMax int
 }
 
 // Store is the lock keyspace on one Redis. It implements jobs.LockStore and is safe for
 // concurrent use (all state lives in Redis).
 type Store struct {
-	client  redis.UniversalClient
-	prefix  string
-	loc     *time.Location
-	tombTTL time.Duration
+	client     redis.UniversalClient
+	prefix     string
+	loc        *time.Location
+	tombTTL    time.Duration
+	historyMax int // 0: off
 }
 
 var _ jobs.LockStore = (*Store)(nil)
@@ -57,7 +61,14 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	if tombTTL <= 0 {
 		tombTTL = TombstoneTTL
 	}
-	return &Store{client: client, prefix: prefix, loc: locationOrDefault(opts.Location), tombTTL: tombTTL}
+	historyMax := opts.HistoryMax
+	switch {
+	case historyMax == 0:
+		historyMax = DefaultHistoryMax
+	case historyMax < 0:
+		historyMax = 0
+	}
+	return &Store{client: client, prefix: prefix, loc: locationOrDefault(opts.Location), tombTTL: tombTTL, historyMax: historyMax}
 }
 
 // Prefix is the lock key prefix in use (the keyspace watcher subscribes to it).

@@ -28,7 +28,8 @@ var writeTombstoneSource string
 // writeTombstoneScript stamps the release with Redis TIME and keeps the later of the stored and
 // the new time in one step, so two watchers (replicas) reporting the same DELs in any order end
 // with the latest.
-var writeTombstoneScript = redis.NewScript(writeTombstoneSource)
+// A tombstone written is appended to the history (`release_seen`) in the same step.
+var writeTombstoneScript = historyScript(writeTombstoneSource)
 
 //go:embed clear_tombstone.lua
 var clearTombstoneSource string
@@ -41,7 +42,8 @@ var clearTombstoneScript = redis.NewScript(clearTombstoneSource)
 // Restores whose snapshot predates that time + RELEASE_SETTLE are then refused (docs/design.md,
 // "The release race"). The watcher's own clock plays no part: replicas agree whatever theirs say.
 func (s *Store) WriteTombstone(ctx context.Context, tag string) error {
-	err := writeTombstoneScript.Run(ctx, s.client, []string{TombstoneKey(tag)}, s.tombTTL.Milliseconds()).Err()
+	err := writeTombstoneScript.Run(ctx, s.client, []string{TombstoneKey(tag), HistoryKey},
+		s.tombTTL.Milliseconds(), tag, s.historyMax).Err()
 	if err != nil {
 		return fmt.Errorf("redislock: write tombstone of %q: %w", tag, err)
 	}

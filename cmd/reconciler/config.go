@@ -32,6 +32,7 @@ type settings struct {
 	KeyspaceEvents string
 	KeyspaceMode   keyspace.Mode
 	MaxReadsPerMin int
+	HistoryMax     int // HISTORY_MAX; -1: off
 	Port           int
 	LogLevel       string
 	LogFormat      string
@@ -157,6 +158,7 @@ func loadSettings(getenv func(string) string, needSheet bool) (settings, error) 
 			"as an orphan; use 10m (the default) unless this is a test (a bare number is seconds)", w.OrphanGrace))
 	}
 	s.MaxReadsPerMin = positiveInt(env, "SHEETS_MAX_READS_PER_MINUTE", "30", bad)
+	s.HistoryMax = historyMax(env, bad)
 	w.MaxReadsPerMinute = s.MaxReadsPerMin
 	s.Port = positiveInt(env, "PORT", "8080", bad)
 	if s.Port > 65535 {
@@ -295,4 +297,19 @@ func graceLabel(d time.Duration) string {
 		return "never (off)"
 	}
 	return d.String()
+}
+
+// historyMax reads HISTORY_MAX: the history stream's cap (default 100000), or "off" (or 0) for
+// no history at all (-1).
+func historyMax(env func(string, string) string, bad func(string, ...any)) int {
+	v := env("HISTORY_MAX", strconv.Itoa(redislock.DefaultHistoryMax))
+	if strings.EqualFold(v, "off") || v == "0" {
+		return -1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		bad("HISTORY_MAX %q must be a positive whole number of entries, or off (default %d)", v, redislock.DefaultHistoryMax)
+		return redislock.DefaultHistoryMax
+	}
+	return n
 }

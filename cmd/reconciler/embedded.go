@@ -126,11 +126,13 @@ func (e *embedded) printBanner(out io.Writer, s settings) {
     Redis    %s   (in-process, gone when this stops)
     Sheet    %s   (built-in sample)
     Monitor  %s/monitor/
+    Spools   %s/spools/   (why is a spool locked? search a tag)
     Health   %s/readyz   Metrics %s/metrics
   In another terminal:
     REDIS_URL=%s SHEET_CSV=%s go run ./cmd/reconciler plan
     REDIS_URL=%s go run ./cmd/reconciler enqueue --wait
+    REDIS_URL=%s SHEET_CSV=%s go run ./cmd/reconciler explain DEMO-ORPHAN-001
   Configure REDIS_URL and GOOGLE_SHEET_ID (see README.md) to run it for real. Ctrl-C stops.
 
-`, e.RedisURL(), e.SheetCSV, url, url, url, e.RedisURL(), e.SheetCSV, e.RedisURL())
+`, e.RedisURL(), e.SheetCSV, url, url, url, url, e.RedisURL(), e.SheetCSV, e.RedisURL(), e.RedisURL(), e.SheetCSV)
 }

@@ -4,6 +4,8 @@
 //	reconciler enqueue [--spool TAG]... [--dry-run] [--wait] [--json]
 //	reconciler plan [--json]                  exit 0 in sync, 3 drift (a suspect sheet too), 1 error, 2 usage
 //	reconciler accept-sheet [--yes] [--json]  show what the current sheet would do; --yes accepts it
+//	reconciler explain TAG [--json]           why a spool is locked or free; exit 0, 3, 1, 2
+//	reconciler history [--spool TAG] [--since 1h] [--json]
 //	reconciler version
 package main
 
@@ -54,6 +56,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return runPlan(ctx, args, getenv, stdout, stderr)
 	case "accept-sheet":
 		return runAcceptSheet(ctx, args, getenv, stdout, stderr)
+	case "explain":
+		return runExplain(ctx, args, getenv, stdout, stderr)
+	case "history":
+		return runHistory(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "reconciler", buildVersion())
 		return exitOK
@@ -85,6 +91,11 @@ const usage = `usage:
       is suspect and nothing is written (log "sheet suspect", /readyz, reconciler_sheet_suspect).
       accept-sheet shows what the current sheet would restore, retract and release; with --yes
       it makes it the accepted snapshot (after a real mass change) and the next run acts.
+  reconciler explain TAG [--json] [--redis-url URL] [--sheet-csv FILE]
+      why a spool is locked or free, what happens next, and its history; writes nothing.
+      Exit 0 in sync, free or unknown, 3 drift, 1 error
+  reconciler history [--spool TAG] [--since 1h] [--limit N] [--json] [--redis-url URL]
+      every restore, deletion, refusal and hold the workers made, newest first
   reconciler version
 On day one the worker releases every orphan lock past ORPHAN_GRACE, however many.
 Configuration comes from the environment (see README.md); flags override it.

@@ -67,6 +67,7 @@ func newStore(rdb redis.UniversalClient, s settings) *redislock.Store {
 	return redislock.New(rdb, redislock.Options{
 		Prefix: s.LockPrefix, Location: s.Location,
 		TombstoneTTL: redislock.TombstoneTTLFor(s.Worker.ReleaseSettle, s.Worker.RestoreMaxStaleness),
+		HistoryMax:   s.HistoryMax,
 	})
 }
 

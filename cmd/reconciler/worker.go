@@ -74,7 +74,7 @@ func runWorker(ctx context.Context, args []string, getenv func(string) string, s
 			}
 		},
 	})}
-	w := worker.New(s.Worker, log, worker.Parts{Redis: rdb, Sheet: sheet, Store: store, Metrics: metrics, Events: events})
+	w := worker.New(s.Worker, log, worker.Parts{Redis: rdb, Sheet: sheet, Store: store, Suspect: store, Metrics: metrics, Events: events})
 	running.Store(w)
 	log.Info("reconciler starting", "version", buildVersion(), "embedded", s.Embedded,
 		"sheet", sheetLabel(s), "lock_prefix", s.LockPrefix, "timezone", s.Location.String(),

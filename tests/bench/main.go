@@ -53,6 +53,9 @@ type sizeResult struct {
 	SheetBytes   int64
 	WorkerLogErr int
 	Idle         *idle
+	// With -ab: interleaved pairs of recoveries by fresh workers, with the default environment
+	// (PairA) and with the -ab one (PairB).
+	PairA, PairB []recovery
 }
 
 func main() {
@@ -61,6 +64,7 @@ func main() {
 	out := flag.String("out", "", "write the results into this Markdown file (between bench markers)")
 	idleFor := flag.Duration("idle", 20*time.Second, "measure the idle cost over this long at each size (0: skip)")
 	extraEnv := flag.String("env", "", "extra worker environment, KEY=VALUE[,KEY=VALUE...] (e.g. WORKER_CONCURRENCY=20)")
+	abEnv := flag.String("ab", "", "also compare recoveries with this worker environment, KEY=VALUE[,...] (e.g. HISTORY_MAX=off): -reps interleaved pairs of fresh workers, in the same run")
 	flag.Parse()
 
 	var sizes []int
@@ -72,17 +76,22 @@ func main() {
 		}
 		sizes = append(sizes, n)
 	}
-	env := map[string]string{}
-	if *extraEnv != "" {
-		for _, kv := range strings.Split(*extraEnv, ",") {
+	parseEnv := func(flagName, list string) map[string]string {
+		env := map[string]string{}
+		if list == "" {
+			return env
+		}
+		for _, kv := range strings.Split(list, ",") {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok {
-				fmt.Fprintf(os.Stderr, "bad -env entry %q\n", kv)
+				fmt.Fprintf(os.Stderr, "bad -%s entry %q\n", flagName, kv)
 				os.Exit(2)
 			}
 			env[k] = v
 		}
+		return env
 	}
+	env, ab := parseEnv("env", *extraEnv), parseEnv("ab", *abEnv)
 
 	t := &shim{}
 	code := 0
@@ -94,12 +103,12 @@ func main() {
 			}
 			t.runCleanups()
 		}()
-		code = run(t, sizes, *reps, env, *out, *idleFor)
+		code = run(t, sizes, *reps, env, ab, *out, *idleFor)
 	}()
 	os.Exit(code)
 }
 
-func run(t *shim, sizes []int, reps int, env map[string]string, out string, idleFor time.Duration) int {
+func run(t *shim, sizes []int, reps int, env, ab map[string]string, out string, idleFor time.Duration) int {
 	began := time.Now()
 	root, err := moduleRoot()
 	if err != nil {
@@ -114,10 +123,10 @@ func run(t *shim, sizes []int, reps int, env map[string]string, out string, idle
 	header := sheets.OperacionesHeader()
 	var results []sizeResult
 	for _, n := range sizes {
-		res := benchSize(t, bin, dir, header, n, reps, env, idleFor)
+		res := benchSize(t, bin, dir, header, n, reps, env, ab, idleFor)
 		results = append(results, res)
 	}
-	md := render(results, reps, env, idleFor, time.Since(began))
+	md := render(results, reps, env, ab, idleFor, time.Since(began))
 	fmt.Println(md)
 	if out != "" {
 		if err := writeOut(out, md); err != nil {
@@ -137,7 +146,7 @@ func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05.000")+" "+format+"\n", a...)
 }
 
-func benchSize(t *shim, bin, dir string, header []string, n, reps int, extra map[string]string, idleFor time.Duration) sizeResult {
+func benchSize(t *shim, bin, dir string, header []string, n, reps int, extra, ab map[string]string, idleFor time.Duration) sizeResult {
 	logf("size %d: building the sheet", n)
 	sh := buildSheet(header, n, time.Now())
 	res := sizeResult{Rows: n, Locks: len(sh.candidates), Concurrency: "10 (default)"}
@@ -222,6 +231,30 @@ func benchSize(t *shim, bin, dir string, header []string, n, reps int, extra map
 		}
 	}
 	w.stop()
+	if len(ab) > 0 {
+		envB := map[string]string{}
+		for k, v := range env {
+			envB[k] = v
+		}
+		for k, v := range ab {
+			envB[k] = v
+		}
+		for i := range reps {
+			for _, v := range []struct {
+				name string
+				env  map[string]string
+				into *[]recovery
+			}{{"default", env, &res.PairA}, {envList(ab), envB, &res.PairB}} {
+				r, err := b.recoverWith(bin, dir, v.env)
+				if err != nil {
+					fail(fmt.Errorf("a/b recovery (%s): %w", v.name, err))
+					break
+				}
+				*v.into = append(*v.into, r)
+				logf("size %d: a/b pair %d, %s: %s", n, i+1, v.name, ms(r.Total))
+			}
+		}
+	}
 	b.rds.Kill()
 
 	logf("size %d: baselines on a fresh redis-server", n)
@@ -234,6 +267,31 @@ func benchSize(t *shim, bin, dir string, header []string, n, reps int, extra map
 	res.Seq, res.Pipe = seq, pipe
 	logf("size %d: baseline %s, pipelined limit %s", n, ms(median(seq)), ms(median(pipe)))
 	return res
+}
+
+// recoverWith starts a fresh worker with env, lets it settle (its boot run, when Redis let it
+// have one), measures one recovery and stops it.
+func (b *sizeBench) recoverWith(bin, dir string, env map[string]string) (recovery, error) {
+	started := time.Now()
+	w, err := startWorker(bin, dir, env)
+	if err != nil {
+		return recovery{}, err
+	}
+	defer w.stop()
+	b.w = w
+	if _, err := b.waitRun(30*time.Second, func(r *report) bool { return r.Trigger == "boot" && r.StartedAt.After(started) }); err != nil {
+		time.Sleep(2 * time.Second) // no boot run of its own (deduplicated): it is up all the same
+	}
+	return b.recover()
+}
+
+func envList(env map[string]string) string {
+	var kv []string
+	for k, v := range env {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ",")
 }
 
 func ms(d time.Duration) string {
@@ -311,7 +369,7 @@ func msList(ds []time.Duration) string {
 	return strings.Join(parts, ", ")
 }
 
-func render(results []sizeResult, reps int, env map[string]string, idleFor, took time.Duration) string {
+func render(results []sizeResult, reps int, env, ab map[string]string, idleFor, took time.Duration) string {
 	var b bytes.Buffer
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	sizes := make([]string, len(results))
@@ -329,6 +387,9 @@ func render(results []sizeResult, reps int, env map[string]string, idleFor, took
 		}
 		sort.Strings(kv)
 		cmd += " -env " + strings.Join(kv, ",")
+	}
+	if len(ab) > 0 {
+		cmd += " -ab " + envList(ab)
 	}
 	p("### Run of %s (%s)", time.Now().UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
 	p("")
@@ -416,6 +477,25 @@ func render(results []sizeResult, reps int, env map[string]string, idleFor, took
 			float64(seq.Microseconds())/float64(r.Locks), float64(total.Microseconds())/float64(r.Locks))
 	}
 	p("")
+
+	if len(ab) > 0 {
+		p("#### A/B: recovery with the default environment and with `%s` (interleaved pairs, a fresh worker each, same Redis and sheet)", envList(ab))
+		p("")
+		p("| rows | locks | default: total | default: Redis commands per lock | %s: total | %s: Redis commands per lock | default vs %s |", envList(ab), envList(ab), envList(ab))
+		p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		for _, r := range results {
+			if len(r.PairA) == 0 || len(r.PairB) == 0 {
+				continue
+			}
+			a := median(durs(r.PairA, func(x recovery) time.Duration { return x.Total }))
+			bb := median(durs(r.PairB, func(x recovery) time.Duration { return x.Total }))
+			p("| %d | %d | **%s** [%s] | %.2f | **%s** [%s] | %.2f | %+.1f%% |", r.Rows, r.Locks,
+				ms(a), msList(durs(r.PairA, func(x recovery) time.Duration { return x.Total })), commandsPerLock(r.PairA, r.Locks),
+				ms(bb), msList(durs(r.PairB, func(x recovery) time.Duration { return x.Total })), commandsPerLock(r.PairB, r.Locks),
+				100*(ratio(a, bb)-1))
+		}
+		p("")
+	}
 
 	p("#### Steady state: a reconcile with nothing missing (POST /reconcile)")
 	p("")
@@ -535,4 +615,17 @@ func writeOut(path, md string) error {
 		}
 	}
 	return os.WriteFile(path, []byte("# Benchmarks\n\n"+beginMarker+"\n"+md+"\n"+endMarker+"\n"), 0o644)
+}
+
+// commandsPerLock is the median, over recoveries, of every Redis command executed (scripts'
+// inner commands included) per lock.
+func commandsPerLock(rs []recovery, locks int) float64 {
+	per := make([]float64, len(rs))
+	for i, r := range rs {
+		for _, v := range r.Commands {
+			per[i] += v
+		}
+		per[i] /= float64(locks)
+	}
+	return median(per)
 }
