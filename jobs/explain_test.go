@@ -83,13 +83,18 @@ func TestExplainEveryVerdict(t *testing.T) {
 		{name: "orphan restored by the worker: retraction", verdict: VerdictOrphan, next: NextRetract, nextAt: exNow,
 			c: explainCase{rows: []Row{free}, state: SpoolState{Lock: lockOf(7, occ), TTL: -1,
 				Marker: &RestoreMarker{Value: lockOf(7, occ).Value, At: exNow.Add(-2 * time.Minute)}}}},
-		{name: "other holder", verdict: VerdictOtherHolder, next: NextNone, summary: "another occupation",
+		{name: "other holder, not yet sighted: the next look records it", verdict: VerdictOtherHolder, next: NextLook,
+			nextAt: exNow.Add(5 * time.Minute), summary: "another occupation",
 			c: explainCase{rows: []Row{takenRow(3, "MR(93)", occ)}, state: SpoolState{Lock: lockOf(44, occ), TTL: 5 * time.Second}},
 			check: func(t *testing.T, e Explanation) {
 				if e.Lock == nil || e.Lock.TTLMs != 5000 || *e.Lock.WorkerID != 44 {
 					t.Errorf("lock %+v, want worker 44 and its TTL", e.Lock)
 				}
 			}},
+		{name: "other holder, sighted: released after the grace", verdict: VerdictOtherHolder, next: NextRelease,
+			nextAt: exNow.Add(-time.Minute).Add(exGrace), summary: "another occupation",
+			c: explainCase{rows: []Row{takenRow(3, "MR(93)", occ)}, state: SpoolState{Lock: lockOf(44, occ), TTL: -1,
+				Sighting: &OrphanSighting{Value: lockOf(44, occ).Value, FirstSeen: exNow.Add(-time.Minute)}}}},
 		{name: "recently released", verdict: VerdictRecentlyReleased, next: NextRestore, nextAt: released.Add(exSettle), summary: "was released at",
 			c: explainCase{rows: []Row{takenRow(3, "MR(93)", occ)}, state: SpoolState{Tombstone: &released}},
 			check: func(t *testing.T, e Explanation) {

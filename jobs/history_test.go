@@ -29,7 +29,7 @@ func TestActOnJudgementHistory(t *testing.T) {
 		if d := got["A"]; d.action != ActionReleased || d.value != "a" || d.note.RunID != "run-1" || d.note.Trigger != "orphan" || !strings.Contains(d.note.Detail, "ORPHAN_GRACE") {
 			t.Errorf("release: %+v", d)
 		}
-		if d := got["B"]; d.action != ActionRetracted || !strings.Contains(d.note.Detail, "free or absent") {
+		if d := got["B"]; d.action != ActionRetracted || !strings.Contains(d.note.Detail, "no row of the spool is taken") {
 			t.Errorf("retraction: %+v", d)
 		}
 		if len(hist.entries) != 1 || hist.entries[0].Tag != "C" || hist.entries[0].Action != ActionVerified || hist.entries[0].RunID != "run-1" {
@@ -38,7 +38,7 @@ func TestActOnJudgementHistory(t *testing.T) {
 	})
 	t.Run("held by a suspect sheet", func(t *testing.T) {
 		locks, hist := &fakeLocks{deleteOK: true}, &fakeHistory{}
-		r := &Reconciler{Locks: locks, History: hist, Trust: &fakeTrust{}, OrphanGrace: 10 * time.Minute, Log: quietLog()}
+		r := &Reconciler{Locks: locks, History: hist, Trust: newFakeTrust(Accepted{}), OrphanGrace: 10 * time.Minute, Log: quietLog()}
 		plan := &Plan{Report: Report{RunID: "run-2", Trigger: TriggerSchedule, SheetSuspect: true,
 			SuspectReason: "the sheet lost 6 of the 6 accepted occupations"}, locks: map[string]Lock{}}
 		plan.Restores = []Classified{{Tag: "R", Row: Row{Holder: "MR(93)"}}}
