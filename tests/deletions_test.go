@@ -287,7 +287,11 @@ func TestPlanListsOrphans(t *testing.T) {
 // them back. At the end no free row has a lock, no held spool lost its lock, none was
 // overwritten, and the resurrections taken back were counted as retracted.
 func TestVerifyRetractsResurrections(t *testing.T) {
-	const spools, workers = 100, 4
+	// 400 spools for 4 simulated workers: the churn between two runs a second apart stays well
+	// under half of the occupations, so the sheet is judged sane (section 11a of docs/design.md)
+	// and the runs act; 100 spools at this pace turn over most occupations every second, which
+	// is what a sorted column looks like.
+	const spools, workers = 400, 4
 	const lag = 1500 * time.Millisecond
 	rds := redisserver.Start(t)
 	emu := sheetsemu.Start(t)
