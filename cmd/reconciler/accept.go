@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"reconciler/jobs"
@@ -26,58 +25,24 @@ func runAcceptSheet(ctx context.Context, args []string, getenv func(string) stri
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	s, err := loadSettings(cf.getenv(getenv), true)
-	if err != nil {
-		fmt.Fprintln(stderr, "reconciler:", err)
-		return exitError
+	v, code := planReadOnly(ctx, cf, getenv, "accept-sheet", stderr)
+	if code != exitOK {
+		return code
 	}
-	if s.Embedded {
-		fmt.Fprintln(stderr, "reconciler accept-sheet: set REDIS_URL and SHEET_CSV (or GOOGLE_SHEET_ID): the embedded worker prints both")
-		return exitError
-	}
-	silenceRedisLog()
-	rdb, err := connectRedis(s.RedisURL, 4)
-	if err != nil {
-		fmt.Fprintln(stderr, "reconciler:", err)
-		return exitError
-	}
-	defer rdb.Close()
-	if err := reachRedis(ctx, rdb); err != nil {
-		fmt.Fprintln(stderr, "reconciler accept-sheet:", err)
-		return exitError
-	}
-	sheet, err := newSheet(ctx, s, slog.New(slog.NewTextHandler(stderr, nil)), nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "reconciler:", err)
-		return exitError
-	}
-	store := newStore(rdb, s)
-	r := &jobs.Reconciler{Sheet: sheet, Locks: store, Trust: store, Clock: store, Rules: s.Worker.Rules,
-		Settle: s.Worker.ReleaseSettle, OrphanGrace: s.Worker.OrphanGrace}
-	ctx, cancel := context.WithTimeout(ctx, s.Worker.Tasks.ReconcileDeadline*3)
-	defer cancel()
-	plan, err := r.Plan(ctx, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "reconciler accept-sheet:", err)
-		return exitError
-	}
-	state, recorded, err := store.Suspect(ctx)
-	if err != nil {
-		fmt.Fprintln(stderr, "reconciler accept-sheet:", err)
-		return exitError
-	}
+	defer v.rdb.Close()
+	s, plan := v.s, v.plan
 	out := acceptOutput{
 		SheetSuspect: plan.Trust.Suspect, Reason: plan.Trust.Reason, Baseline: plan.Trust.Baseline,
 		Lost: plan.Trust.Lost, LostExamples: nonNil(plan.Trust.Examples), Occupations: plan.Report.Candidate,
 		Restores: restoreLines(plan.Restores), Retractions: retractionLines(plan.Judgement.Retract),
 		Orphans: orphanLines(plan.Orphans, s.Worker.OrphanGrace),
 	}
-	if recorded {
-		out.SuspectRecorded = &state
-	}
+	out.SuspectRecorded = v.recorded
 	if yes {
 		plan.Report.Trigger = "accept-sheet"
-		if err := r.AcceptSnapshot(ctx, &plan); err != nil {
+		ctx, cancel := context.WithTimeout(ctx, s.Worker.Tasks.ReconcileDeadline)
+		defer cancel()
+		if err := v.r.AcceptSnapshot(ctx, &plan); err != nil {
 			fmt.Fprintln(stderr, "reconciler accept-sheet:", err)
 			return exitError
 		}

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"reconciler/adapters/redislock"
 	"reconciler/jobs"
 	"reconciler/worker"
@@ -93,32 +91,6 @@ func takeTag(args []string) (string, []string, bool) {
 		}
 	}
 	return "", args, false
-}
-
-// connectForRead loads the settings and connects to Redis for a read-only command; a nil
-// client means it failed, and code says how.
-func connectForRead(ctx context.Context, cf commonFlags, getenv func(string) string, needSheet bool, name string, stderr io.Writer) (settings, *redis.Client, int) {
-	s, err := loadSettings(cf.getenv(getenv), needSheet)
-	if err != nil {
-		fmt.Fprintln(stderr, "reconciler:", err)
-		return s, nil, exitError
-	}
-	if s.Embedded {
-		fmt.Fprintf(stderr, "reconciler %s: set REDIS_URL and SHEET_CSV (or GOOGLE_SHEET_ID): the embedded worker prints both\n", name)
-		return s, nil, exitError
-	}
-	silenceRedisLog()
-	rdb, err := connectRedis(s.RedisURL, 4)
-	if err != nil {
-		fmt.Fprintln(stderr, "reconciler:", err)
-		return s, nil, exitError
-	}
-	if err := reachRedis(ctx, rdb); err != nil {
-		rdb.Close()
-		fmt.Fprintf(stderr, "reconciler %s: %v\n", name, err)
-		return s, nil, exitError
-	}
-	return s, rdb, exitOK
 }
 
 const clockLayout = "02-01-2006 15:04:05"

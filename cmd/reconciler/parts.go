@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -90,4 +91,80 @@ func newSheet(ctx context.Context, s settings, log *slog.Logger, onResponse func
 		return nil, fmt.Errorf("set up the Sheets API client: %w", err)
 	}
 	return api, nil
+}
+
+// connectForRead loads the settings and connects to Redis for a read-only command; a nil
+// client means it failed, and code says how.
+func connectForRead(ctx context.Context, cf commonFlags, getenv func(string) string, needSheet bool, name string, stderr io.Writer) (settings, *redis.Client, int) {
+	s, err := loadSettings(cf.getenv(getenv), needSheet)
+	if err != nil {
+		fmt.Fprintln(stderr, "reconciler:", err)
+		return s, nil, exitError
+	}
+	if s.Embedded {
+		fmt.Fprintf(stderr, "reconciler %s: set REDIS_URL and SHEET_CSV (or GOOGLE_SHEET_ID): the embedded worker prints both\n", name)
+		return s, nil, exitError
+	}
+	silenceRedisLog()
+	rdb, err := connectRedis(s.RedisURL, 4)
+	if err != nil {
+		fmt.Fprintln(stderr, "reconciler:", err)
+		return s, nil, exitError
+	}
+	if err := reachRedis(ctx, rdb); err != nil {
+		rdb.Close()
+		fmt.Fprintf(stderr, "reconciler %s: %v\n", name, err)
+		return s, nil, exitError
+	}
+	return s, rdb, exitOK
+}
+
+// readOnlyPlan is what plan and accept-sheet read, writing nothing: the settings, the Redis
+// client (the caller closes it), the store, the reconciler that planned, the plan of a full
+// run, and the suspect state the workers recorded (nil while they trust the sheet).
+type readOnlyPlan struct {
+	s        settings
+	rdb      *redis.Client
+	store    *redislock.Store
+	r        *jobs.Reconciler
+	plan     jobs.Plan
+	recorded *jobs.SuspectState
+}
+
+// planReadOnly connects, reads the sheet and the locks and plans a full run as a schedule's
+// look would, within 3 × RECONCILE_DEADLINE; on failure it prints one line and returns the
+// exit code.
+func planReadOnly(ctx context.Context, cf commonFlags, getenv func(string) string, name string, stderr io.Writer) (readOnlyPlan, int) {
+	s, rdb, code := connectForRead(ctx, cf, getenv, true, name, stderr)
+	if rdb == nil {
+		return readOnlyPlan{}, code
+	}
+	fail := func(err error) (readOnlyPlan, int) {
+		rdb.Close()
+		fmt.Fprintf(stderr, "reconciler %s: %v\n", name, err)
+		return readOnlyPlan{}, exitError
+	}
+	sheet, err := newSheet(ctx, s, slog.New(slog.NewTextHandler(stderr, nil)), nil)
+	if err != nil {
+		return fail(err)
+	}
+	// The store is also the shared clock (Redis TIME): reading it writes nothing.
+	store := newStore(rdb, s)
+	r := &jobs.Reconciler{Sheet: sheet, Locks: store, Trust: store, Clock: store, Rules: s.Worker.Rules,
+		Settle: s.Worker.ReleaseSettle, OrphanGrace: s.Worker.OrphanGrace}
+	ctx, cancel := context.WithTimeout(ctx, s.Worker.Tasks.ReconcileDeadline*3)
+	defer cancel()
+	plan, err := r.Plan(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	state, recorded, err := store.Suspect(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	v := readOnlyPlan{s: s, rdb: rdb, store: store, r: r, plan: plan}
+	if recorded {
+		v.recorded = &state
+	}
+	return v, exitOK
 }

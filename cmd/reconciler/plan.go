@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"reconciler/jobs"
@@ -25,47 +24,12 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	s, err := loadSettings(cf.getenv(getenv), true)
-	if err != nil {
-		fmt.Fprintln(stderr, "reconciler:", err)
-		return exitError
+	v, code := planReadOnly(ctx, cf, getenv, "plan", stderr)
+	if code != exitOK {
+		return code
 	}
-	if s.Embedded {
-		fmt.Fprintln(stderr, "reconciler plan: set REDIS_URL and SHEET_CSV (or GOOGLE_SHEET_ID): the embedded worker prints both")
-		return exitError
-	}
-	silenceRedisLog()
-	rdb, err := connectRedis(s.RedisURL, 4)
-	if err != nil {
-		fmt.Fprintln(stderr, "reconciler:", err)
-		return exitError
-	}
-	defer rdb.Close()
-	if err := reachRedis(ctx, rdb); err != nil {
-		fmt.Fprintln(stderr, "reconciler plan:", err)
-		return exitError
-	}
-	sheet, err := newSheet(ctx, s, slog.New(slog.NewTextHandler(stderr, nil)), nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "reconciler:", err)
-		return exitError
-	}
-	// The store is also the shared clock (Redis TIME): reading it writes nothing.
-	store := newStore(rdb, s)
-	r := &jobs.Reconciler{Sheet: sheet, Locks: store, Trust: store, Clock: store, Rules: s.Worker.Rules,
-		Settle: s.Worker.ReleaseSettle, OrphanGrace: s.Worker.OrphanGrace}
-	ctx, cancel := context.WithTimeout(ctx, s.Worker.Tasks.ReconcileDeadline*3)
-	defer cancel()
-	plan, err := r.Plan(ctx, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "reconciler plan:", err)
-		return exitError
-	}
-	state, recorded, err := store.Suspect(ctx)
-	if err != nil {
-		fmt.Fprintln(stderr, "reconciler plan:", err)
-		return exitError
-	}
+	defer v.rdb.Close()
+	s, plan := v.s, v.plan
 	rep := &plan.Report
 	rep.Trigger, rep.DryRun, rep.FinishedAt = "plan", true, rep.StartedAt
 	if asJSON {
@@ -73,13 +37,11 @@ func runPlan(ctx context.Context, args []string, getenv func(string) string, std
 		enc.SetIndent("", "  ")
 		out := planOutput{Report: rep, Drift: rep.Drift(), SheetSuspect: rep.SheetSuspect, Restores: restoreLines(plan.Restores),
 			Orphans: orphanLines(plan.Orphans, s.Worker.OrphanGrace), Retractions: retractionLines(plan.Judgement.Retract)}
-		if recorded {
-			out.SuspectRecorded = &state
-		}
+		out.SuspectRecorded = v.recorded
 		_ = enc.Encode(out)
 	} else {
 		printPlan(stdout, rep, plan, s.Worker.OrphanGrace)
-		printSuspectState(stdout, state, recorded)
+		printSuspectState(stdout, v.recorded)
 	}
 	if rep.Drift() {
 		return exitDrift
@@ -174,8 +136,8 @@ func printPlan(w io.Writer, r *jobs.Report, plan jobs.Plan, grace time.Duration)
 
 // printSuspectState says what the workers recorded: plan's own verdict can differ from it for
 // a moment (the sheet changed since the last run).
-func printSuspectState(w io.Writer, st jobs.SuspectState, recorded bool) {
-	if !recorded {
+func printSuspectState(w io.Writer, st *jobs.SuspectState) {
+	if st == nil {
 		fmt.Fprintln(w, "workers: sheet trusted")
 		return
 	}
