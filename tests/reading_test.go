@@ -184,3 +184,60 @@ func TestTagsAsShownKeepTheirLocks(t *testing.T) {
 		t.Fatalf("plan: exit %d, want 0\nstdout: %s\nstderr: %s", code, tail(out, 20), errOut)
 	}
 }
+
+// TestRenamedHolderHeaderWritesNothing: someone renames the real Ocupado_Por header while a
+// notes column also headed "Ocupado Por" stands left of it. By the backend's own header rule
+// the notes column is now the holder column, so the worker reads notes as holders (some of them
+// look like holders: "ZZ(77)"). That snapshot loses every accepted occupation and is suspect:
+// for 3 × ORPHAN_GRACE no lock is deleted and none is written for a note. With the header put
+// back the sheet is trusted again and the locks are exactly what they were.
+func TestRenamedHolderHeaderWritesNothing(t *testing.T) {
+	sheet := productionSheet(300, time.Now())
+	rds := redisserver.Start(t)
+	emu := sheetsemu.Start(t)
+	emu.SetSheet("Operaciones", sheet.grid)
+	w := startWorker(t, trustEnv(rds, emu))
+	if !eventually(30*time.Second, func() bool { return countLocks(rds) >= len(sheet.candidates) }) {
+		t.Fatalf("locks after the boot reconcile: %d, want %d", countLocks(rds), len(sheet.candidates))
+	}
+	waitAccepted(t, rds)
+	want := lockSnapshot(t, rds)
+	if len(want) != len(sheet.candidates) || len(want) <= 5 {
+		t.Fatalf("%d locks before the rename, want the sheet's %d (more than a handful)", len(want), len(sheet.candidates))
+	}
+
+	renamed := append([][]any(nil), sheet.grid...)
+	header := append([]any(nil), sheet.grid[0]...)
+	real := -1
+	for i, h := range header {
+		if h == sheets.HeaderHolder {
+			real = i
+		}
+	}
+	if real < 0 {
+		t.Fatal("the production header has no Ocupado_Por")
+	}
+	header[real] = "Ocupado_Por (antiguo)"
+	renamed[0] = header
+	emu.SetSheet("Operaciones", renamed)
+	line := suspectLogged(t, w)
+	if ex := fmt.Sprint(line["examples"]); !strings.Contains(ex, "now ") {
+		t.Errorf("examples %s do not quote what the holders became", ex)
+	}
+	holdsFor(t, rds, want, 3*trustGrace)
+	if n := rds.MustDo("HLEN", "reconciler:orphans"); n != "0" {
+		t.Errorf("%s orphan sightings recorded while suspect, want 0", n)
+	}
+
+	emu.SetSheet("Operaciones", sheet.grid)
+	if !eventually(10*time.Second, func() bool { return len(logLines(w.Stderr.String(), trustedMsg)) > 0 }) {
+		t.Fatal("the worker never trusted the sheet again once the header was put back")
+	}
+	back := time.Now()
+	if !eventually(10*time.Second, func() bool { return runsFinishedAfter(w.Stderr.String(), "schedule", back) >= 2 }) {
+		t.Fatal("no run after the header came back")
+	}
+	if diff := sameLocks(want, lockSnapshot(t, rds)); len(diff) > 0 {
+		t.Errorf("after the header came back: %v", diff)
+	}
+}
