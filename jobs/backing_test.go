@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -174,5 +175,27 @@ func TestExpiringLocks(t *testing.T) {
 	}
 	if len(p.Orphans) != 1 || p.Orphans[0].Tag != "IN-FLIGHT" || p.Report.AlreadyLocked != 2 || p.Report.Drift() {
 		t.Fatalf("orphans %+v report %+v", p.Orphans, p.Report)
+	}
+}
+
+// TestExpiringLocksHistory: the look at a TTL's end is recorded as a `ttl_follow_up` history
+// entry of that lock, with when the look comes.
+func TestExpiringLocksHistory(t *testing.T) {
+	now := time.Date(2026, 5, 13, 12, 0, 0, 0, santiago)
+	at := now.Add(-time.Minute)
+	rows := []Row{{Number: 2, Tag: "STALLED", Holder: "MR(93)", DateState: DateValid, OccupiedAt: at}}
+	locks := map[string]Lock{"STALLED": {Value: "93:s:x", WorkerID: 93, At: at, TTL: 7 * time.Second}}
+	p := MakePlan(rows, locks, now, DefaultRules, nil)
+	p.Report.RunID, p.Report.Trigger = "run-9", TriggerRedisBack
+	hist := &fakeHistory{}
+	r := &Reconciler{History: hist, Log: quietLog()}
+	r.lookAtExpiring(ctxT(t), &p)
+	if len(hist.entries) != 1 {
+		t.Fatalf("appended %+v, want one entry", hist.entries)
+	}
+	e := hist.entries[0]
+	if e.Tag != "STALLED" || e.Action != ActionTTLFollowUp || e.Value != "93:s:x" || e.RunID != "run-9" ||
+		e.Trigger != TriggerRedisBack || !strings.Contains(e.Detail, "looked at again at") {
+		t.Errorf("entry %+v", e)
 	}
 }

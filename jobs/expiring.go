@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -25,13 +26,18 @@ func (r *Reconciler) lookAtExpiring(ctx context.Context, plan *Plan) {
 		read = time.Now()
 	}
 	due := map[time.Time][]string{}
+	entries := make([]HistoryEntry, 0, len(plan.Expiring))
 	for _, e := range plan.Expiring {
 		at := read.Add(e.Lock.TTL + TTLLookMargin).Truncate(time.Second).Add(time.Second)
 		due[at] = append(due[at], e.Tag)
+		entries = append(entries, HistoryEntry{Tag: e.Tag, Action: ActionTTLFollowUp, Value: e.Lock.Value, RunID: rep.RunID,
+			Trigger: rep.Trigger, Detail: fmt.Sprintf("a lock with a TTL (%s left) on a taken spool: never made persistent by "+
+				"the worker; looked at again at %s, restored then if it is gone", e.Lock.TTL.Round(time.Millisecond), at.UTC().Format(time.RFC3339))})
 		r.log().Info("lock with a TTL on a taken spool: left alone, looked at again when the TTL ends", "run_id", rep.RunID,
 			"trigger", rep.Trigger, "tag", e.Tag, "value", e.Lock.Value, "ttl_ms", e.Lock.TTL.Milliseconds(),
 			"look_at", at.Format(time.RFC3339))
 	}
+	r.appendHistory(ctx, rep, entries...)
 	if r.Retrigger == nil {
 		return
 	}

@@ -16,6 +16,9 @@ const (
 	ActionHeld      = "held"      // a restore or deletion not made: the snapshot was suspect as a whole
 	ActionVerified  = "verified"  // a restored lock confirmed by a fresh snapshot (its marker dropped)
 	ActionReplaced  = "replaced"  // a restored lock swapped for the row's own occupation (replace script)
+	// ActionTTLFollowUp: a lock with a TTL on a taken spool was left alone and a look asked for
+	// when its TTL ends (the backend's SET NX EX whose PERSIST never came, or one in flight).
+	ActionTTLFollowUp = "ttl_follow_up"
 	// ActionReleaseSeen: the lock key was deleted (by the backend, mostly) and the tombstone
 	// that refuses restores for RELEASE_SETTLE was written (write_tombstone.lua).
 	ActionReleaseSeen = "release_seen"
