@@ -11,9 +11,13 @@ import (
 )
 
 // The look watch (see watchLooks): how often it looks, and how far ahead.
+// Every two seconds, three seconds ahead: a look due at T is seen by a check between T-3 s
+// and T-1 s, early enough to wake the fast server for it (wakeLead), at half a command a
+// second; only a look asked for less than three seconds ahead by a process that died at once
+// can be up to two seconds late.
 const (
-	lookWatchEvery  = time.Second
-	lookWatchWindow = 2 * time.Second
+	lookWatchEvery  = 2 * time.Second
+	lookWatchWindow = 3 * time.Second
 )
 
 // scheduledKey is asynq's sorted set of the reconcile queue's scheduled tasks (score: unix
@@ -24,8 +28,8 @@ var scheduledKey = "asynq:{" + jobs.QueueReconcile + "}:scheduled"
 // reconcile queue is due, whoever scheduled it. The process that asked for a look arms its own
 // wake-up (Triggers.TriggerTagsAt); this covers a look asked for by a process that has died
 // since, or by another replica: without it such a look would wait for the always-on server's
-// slow poll (its forwarder each second, then a dequeue within 0.5-1.5 s). It costs one command
-// a second: the earliest member of the set due within the next two seconds.
+// slow poll (its forwarder every 5 s, then a dequeue within 1.25-3.75 s). It costs one command
+// every two seconds: the earliest member of the set due within the next three seconds.
 func (w *Worker) watchLooks(ctx context.Context) {
 	tick := time.NewTicker(lookWatchEvery)
 	defer tick.Stop()

@@ -55,19 +55,29 @@ func (r *restartWatcher) redisBack() {
 func (r *restartWatcher) run(ctx context.Context) {
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
+	full, ticks := true, 0
 	for {
-		r.tick(ctx)
+		r.tick(ctx, full)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			ticks++
+			full = ticks%fullCheckEvery == 0
 		case <-r.kick:
+			full = true
 		}
 	}
 }
 
-// tick runs one check and queues what it calls for.
-func (r *restartWatcher) tick(ctx context.Context) {
+// fullCheckEvery: every this many ticks the check reads the run_id even if nothing suggested
+// a restart. The other ticks read only the sentinel (one command instead of two): a restart
+// with persistence, the one case only the run_id shows, also drops every connection, and the
+// drop watch and the dial hook kick a full check at once.
+const fullCheckEvery = 30
+
+// tick runs one check (full: with the run_id) and queues what it calls for.
+func (r *restartWatcher) tick(ctx context.Context, full bool) {
 	started := time.Now()
 	// A check that has no answer within its timeout is a sign of an outage, whenever go-redis
 	// gets round to failing it: a stopped server's kernel still accepts connections, and a
@@ -77,7 +87,7 @@ func (r *restartWatcher) tick(ctx context.Context) {
 			r.w.outage.failed(started, errCheckStalled)
 		}
 	})
-	reason, err := r.check(ctx)
+	reason, err := r.check(ctx, full)
 	stalled.Stop()
 	switch {
 	case err != nil:
@@ -94,10 +104,21 @@ func (r *restartWatcher) tick(ctx context.Context) {
 	}
 }
 
-// check returns why a full reconcile is needed, or "".
-func (r *restartWatcher) check(ctx context.Context) (string, error) {
+// check returns why a full reconcile is needed, or "". Unless full, it reads the sentinel
+// alone, and reads the run_id too only when the sentinel is not what this watcher last wrote
+// or saw (gone, or rewritten by another replica).
+func (r *restartWatcher) check(ctx context.Context, full bool) (string, error) {
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
+	if !full && r.runID != "" {
+		stored, err := r.records.Sentinel(cctx)
+		if err != nil {
+			return "", err
+		}
+		if stored == r.runID {
+			return "", nil
+		}
+	}
 	runID, err := serverRunID(cctx, r.w.rdb)
 	if err != nil {
 		return "", err

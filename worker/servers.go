@@ -49,7 +49,19 @@ type taskServers struct {
 type boostConfig struct {
 	TaskCheckInterval        time.Duration
 	DelayedTaskCheckInterval time.Duration // 0: the always-on server's
+	GroupGracePeriod         time.Duration // 0: the always-on server's
 	Idle                     time.Duration
+}
+
+// unboostedPoll caps the always-on server's polls when there is no boost.
+const unboostedPoll = time.Second
+
+// atMost is d capped at c; an unset d (asynq's default) counts as larger.
+func atMost(d, c time.Duration) time.Duration {
+	if d <= 0 || d > c {
+		return c
+	}
+	return d
 }
 
 // startTaskServers starts the always-on server on rdb with cfg (cfg.Concurrency is the total;
@@ -63,6 +75,18 @@ func startTaskServers(rdb redis.UniversalClient, cfg asynq.Config, handler asynq
 	s.boost.TaskCheckInterval = boost.TaskCheckInterval
 	if boost.DelayedTaskCheckInterval > 0 {
 		s.boost.DelayedTaskCheckInterval = boost.DelayedTaskCheckInterval
+	}
+	if boost.GroupGracePeriod > 0 {
+		s.boost.GroupGracePeriod = boost.GroupGracePeriod
+	}
+	if s.boost.Concurrency == 0 {
+		// No boost to do the prompt work (a concurrency of 1): the always-on server polls as
+		// the whole worker did before the idle intervals were lengthened, about once a second.
+		s.main.TaskCheckInterval = atMost(s.main.TaskCheckInterval, unboostedPoll)
+		s.main.DelayedTaskCheckInterval = atMost(s.main.DelayedTaskCheckInterval, unboostedPoll)
+		if boost.GroupGracePeriod > 0 {
+			s.main.GroupGracePeriod = atMost(s.main.GroupGracePeriod, boost.GroupGracePeriod)
+		}
 	}
 	s.always = asynq.NewServerFromRedisClient(rdb, s.main)
 	if err := s.always.Start(s.handler); err != nil {

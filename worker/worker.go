@@ -110,17 +110,23 @@ func (w *Worker) Run(ctx context.Context) error {
 		LogLevel:         asynq.WarnLevel,
 		ShutdownTimeout:  w.cfg.ShutdownTimeout,
 		GroupAggregator:  asynq.GroupAggregatorFunc(w.triggers.Aggregate),
-		GroupGracePeriod: time.Second,
+		GroupGracePeriod: idleGroupGracePeriod,
 		GroupMaxDelay:    2 * time.Second,
 		// asynq sleeps 0.5-1.5 × this when its queues are empty before it looks again, and an
 		// idle worker pays one dequeue script call per queue per check: slow while idle, fast
 		// while boosted (servers.go).
 		TaskCheckInterval: idleTaskCheckInterval,
 		RetryDelayFunc:    retryDelay,
-		// Retries (a restore taken back from a dead worker) move to pending within a second,
-		// not the default five.
-		DelayedTaskCheckInterval: time.Second,
-	}, mux, boostConfig{TaskCheckInterval: boostTaskCheckInterval, DelayedTaskCheckInterval: boostDelayedTaskCheckInterval, Idle: boostIdle})
+		// Scheduled tasks and retries move to pending within this while idle (one script call
+		// per queue and set: 4 per check); delayed looks come due faster through the look
+		// watch (looks.go), which boosts.
+		DelayedTaskCheckInterval: idleDelayedTaskCheckInterval,
+		// Completed tasks' expiry: two script calls per check; nothing waits on it.
+		JanitorInterval: idleJanitorInterval,
+	}, mux, boostConfig{
+		TaskCheckInterval: boostTaskCheckInterval, DelayedTaskCheckInterval: boostDelayedTaskCheckInterval,
+		GroupGracePeriod: boostGroupGracePeriod, Idle: boostIdle,
+	})
 	if err != nil {
 		return err
 	}
@@ -175,16 +181,32 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// The task servers' polls (servers.go). Idle: one server looking about once a second. Boosted
-// (this process runs a task, or queued or ran one in the last boostIdle): a second server
-// looking every few milliseconds, so a recovery's reconcile and restores start at once.
+// The task servers' polls (servers.go). Idle: one server looking every 2.5 s or so, for
+// tasks nobody in this process knew about (queued by `reconciler enqueue`, retries). Boosted
+// (this process runs a task, or queued or ran one in the last boostIdle, or a delayed look
+// is about due): a second server looking every few milliseconds, so a recovery's reconcile
+// and restores start at once.
+//
+// What an idle worker costs Redis, per second (INFO commandstats, scripts' inner commands
+// counted): the dequeue, 3 commands per queue per check (2 queues): 2.4 at 2.5 s; the forwarder, 2
+// per queue and set per check: 1.6 at 5 s; the aggregator, one SMEMBERS per queue per
+// check (its interval is the grace period): 0.4 at 5 s; asynq's heartbeat, 6 every 5 s (fixed):
+// 1.2; the janitor, 4 per check: 0.13 at 30 s; plus the restart watcher's sentinel (1), the look
+// watch (0.5) and the drop watch (1). About 9 in all, against 22 with the intervals of a second.
 const (
-	idleTaskCheckInterval  = time.Second
+	idleTaskCheckInterval        = 2500 * time.Millisecond
+	idleDelayedTaskCheckInterval = 5 * time.Second
+	idleJanitorInterval          = 30 * time.Second
+	// The always-on server aggregates only groups nobody here is boosted for (a process that
+	// queued a look into a group and died): with GroupMaxDelay 2 s, within 2-7 s.
+	idleGroupGracePeriod   = 5 * time.Second
 	boostTaskCheckInterval = 20 * time.Millisecond
 	boostIdle              = 5 * time.Second
 	// While boosted, scheduled tasks (delayed looks, retries) move to pending within 100 ms of
-	// their time; idle, within the always-on server's second.
+	// their time, and a group of looks is aggregated a second after its last look (at most
+	// GroupMaxDelay after its first).
 	boostDelayedTaskCheckInterval = 100 * time.Millisecond
+	boostGroupGracePeriod         = time.Second
 )
 
 // kick starts or extends the boost: this process has work now or in a moment.
@@ -212,7 +234,13 @@ func (w *Worker) startScheduler() (*asynq.Scheduler, error) {
 		return nil, nil
 	}
 	entry := schedules.NewEntry(w.cfg.Schedule, w.log)
-	opts := &asynq.SchedulerOpts{Location: w.cfg.Location, Logger: asynqLogger{w.log, w.outage.Quiet}, LogLevel: asynq.WarnLevel}
+	opts := &asynq.SchedulerOpts{Location: w.cfg.Location, Logger: asynqLogger{w.log, w.outage.Quiet}, LogLevel: asynq.WarnLevel,
+		// The tick's reconcile starts at once (the boost), not at the always-on server's poll.
+		PostEnqueueFunc: func(_ *asynq.TaskInfo, err error) {
+			if err == nil {
+				w.kick()
+			}
+		}}
 	entry.Install(opts)
 	scheduler := asynq.NewSchedulerFromRedisClient(w.rdb, opts)
 	task, err := w.cfg.Tasks.Reconcile(jobs.ReconcilePayload{Trigger: jobs.TriggerSchedule})

@@ -30,6 +30,7 @@ local function redis_now_ms()
 end
 
 local now = redis_now_ms()
+local now_text = string.format('%.0f', now)
 local max_age = tonumber(ARGV[1])
 local staleness = tonumber(ARGV[2])
 local settle = tonumber(ARGV[3])
@@ -38,8 +39,9 @@ local tomb_ttl = tonumber(ARGV[4])
 -- decide is the whole decision for one lock, checks in this order.
 local function decide(lock_key, tomb_key, marker_key, value, prefix, occupied, snapshot)
   -- 1. An existing key is never modified (value, type and TTL stay as they are), whatever it holds.
-  local kind = redis.call('TYPE', lock_key)['ok']
-  if kind ~= 'none' then
+  -- EXISTS first: the usual answer (no key) is then an integer, not TYPE's status table.
+  if redis.call('EXISTS', lock_key) == 1 then
+    local kind = redis.call('TYPE', lock_key)['ok']
     local held = '(a ' .. kind .. ')'
     if kind == 'string' then
       held = redis.call('GET', lock_key)
@@ -61,8 +63,8 @@ local function decide(lock_key, tomb_key, marker_key, value, prefix, occupied, s
   end
 
   -- 4. Released recently: the snapshot may predate the sheet catching up with the release.
-  local tomb_kind = redis.call('TYPE', tomb_key)['ok']
-  if tomb_kind ~= 'none' then
+  if redis.call('EXISTS', tomb_key) == 1 then
+    local tomb_kind = redis.call('TYPE', tomb_key)['ok']
     local released = nil
     if tomb_kind == 'string' then
       released = tonumber(redis.call('GET', tomb_key))
@@ -70,7 +72,7 @@ local function decide(lock_key, tomb_key, marker_key, value, prefix, occupied, s
     if released == nil then
       -- Unreadable tombstone: treat it as a release happening now (refuse), and rewrite it so,
       -- which bounds the refusal to the tombstone's TTL instead of the garbage's lifetime.
-      redis.call('SET', tomb_key, string.format('%.0f', now), 'PX', tomb_ttl)
+      redis.call('SET', tomb_key, now_text, 'PX', tomb_ttl)
       return 'recently_released', 'unreadable tombstone, counted as a release now'
     end
     if snapshot < released + settle then
@@ -87,7 +89,7 @@ local function decide(lock_key, tomb_key, marker_key, value, prefix, occupied, s
   --    "{now ms}|{value}", written only with a lock, in this same step, so no restored lock goes
   --    unmarked. A later look from a fresh snapshot takes the lock back if the sheet does not
   --    back it.
-  redis.call('SET', marker_key, string.format('%.0f', now) .. '|' .. value, 'PX', ARGV[6])
+  redis.call('SET', marker_key, now_text .. '|' .. value, 'PX', ARGV[6])
   return 'restored'
 end
 

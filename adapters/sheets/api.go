@@ -255,17 +255,27 @@ func (a *API) readColumns(ctx context.Context, cols Columns) (columnsResult, int
 	}
 	// The needed columns: each is one list of cells from its first row down to its last
 	// non-empty cell (or no list at all when the column is empty).
+	var firsts [3]int // grid index of each list's first cell
+	rows := 0
 	for i, vr := range resp.ValueRanges[:3] {
 		if len(vr.Values) == 0 {
 			continue
 		}
-		first := rangeStartRow(vr.Range) - 1 // grid index of the list's first cell
+		firsts[i] = rangeStartRow(vr.Range) - 1
+		rows = max(rows, firsts[i]+len(vr.Values[0]))
+	}
+	// Every grid row is three cells of one backing array: one allocation, not one per row.
+	cells := make([]any, 3*rows)
+	res.grid = make([][]any, rows)
+	for r := range res.grid {
+		res.grid[r] = cells[3*r : 3*r+3 : 3*r+3]
+	}
+	for i, vr := range resp.ValueRanges[:3] {
+		if len(vr.Values) == 0 {
+			continue
+		}
 		for j, cell := range vr.Values[0] {
-			r := first + j
-			for len(res.grid) <= r {
-				res.grid = append(res.grid, make([]any, 3))
-			}
-			res.grid[r][i] = cell
+			res.grid[firsts[i]+j][i] = cell
 		}
 	}
 	return res, n, nil

@@ -165,9 +165,14 @@ func parseDateText(s string, loc *time.Location) (time.Time, jobs.DateState) {
 	if s == "" {
 		return time.Time{}, jobs.DateMissing
 	}
-	for _, layout := range wallClockLayouts {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return plausible(t)
+	if t, ok := fastWallClock(s, loc); ok {
+		return plausible(t)
+	}
+	if mayBeWallClock(s) {
+		for _, layout := range wallClockLayouts {
+			if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+				return plausible(t)
+			}
 		}
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
