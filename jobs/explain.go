@@ -249,10 +249,17 @@ func ExplainSpool(in ExplainInput) Explanation {
 		case b == Exact || (b == OtherOccupation && row.WorkerID == st.Lock.WorkerID && !markerOfLock):
 			e.Verdict = VerdictInSync
 			e.Summary = fmt.Sprintf("%s is locked as the sheet says: %s, and %s.", quote(in.Tag), rowSays(), lockSays())
-			if markerOfLock {
+			switch ttlEnd := in.Now.Add(st.TTL + TTLLookMargin); {
+			case markerOfLock:
 				e.Next = NextStep{Action: NextLook, At: at(verifyAt)}
 				e.Summary += " The worker restored this lock and checks it again against a fresh sheet at " + clock(verifyAt) + "."
-			} else {
+			case st.TTL > 0:
+				// The backend's SET NX EX whose PERSIST has not come (in flight, or lost to a
+				// stalled Redis): never made persistent by the worker, looked at when it ends.
+				e.Next = NextStep{Action: NextLook, At: at(ttlEnd)}
+				e.Summary += fmt.Sprintf(" The lock still has a TTL (%s left): an acquisition in flight, or one whose PERSIST never came. "+
+					"The worker leaves it alone and looks again at %s, restoring a persistent lock if it is gone.", st.TTL.Round(time.Millisecond), clock(ttlEnd))
+			default:
 				e.Summary += " Nothing to do."
 			}
 		case b == Unreadable:

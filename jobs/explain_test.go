@@ -95,6 +95,9 @@ func TestExplainEveryVerdict(t *testing.T) {
 			nextAt: exNow.Add(-time.Minute).Add(exGrace), summary: "another occupation",
 			c: explainCase{rows: []Row{takenRow(3, "MR(93)", occ)}, state: SpoolState{Lock: lockOf(44, occ), TTL: -1,
 				Sighting: &OrphanSighting{Value: lockOf(44, occ).Value, FirstSeen: exNow.Add(-time.Minute)}}}},
+		{name: "in sync with a TTL: looked at when it ends", verdict: VerdictInSync, next: NextLook,
+			nextAt: exNow.Add(7*time.Second + TTLLookMargin), summary: "still has a TTL",
+			c: explainCase{rows: []Row{takenRow(3, "MR(93)", occ)}, state: SpoolState{Lock: lockOf(93, occ), TTL: 7 * time.Second}}},
 		{name: "recently released", verdict: VerdictRecentlyReleased, next: NextRestore, nextAt: released.Add(exSettle), summary: "was released at",
 			c: explainCase{rows: []Row{takenRow(3, "MR(93)", occ)}, state: SpoolState{Tombstone: &released}},
 			check: func(t *testing.T, e Explanation) {
