@@ -21,6 +21,17 @@
 --
 -- redis.pcall: a history key someone broke (another type) loses the entry, never the action.
 local HISTORY = { max = 0 }
+-- history_run_fields appends the run's fields (run id, trigger) that are set to an XADD's arguments.
+local function history_run_fields(a)
+  if HISTORY.run_id ~= '' then
+    a[#a + 1] = 'run_id'
+    a[#a + 1] = HISTORY.run_id
+  end
+  if HISTORY.trigger ~= '' then
+    a[#a + 1] = 'trigger'
+    a[#a + 1] = HISTORY.trigger
+  end
+end
 local function history_open(key, maxlen, run_id, trigger)
   HISTORY.key = key
   HISTORY.max = tonumber(maxlen) or 0
@@ -43,14 +54,7 @@ local function history_add(tag, action, value, detail)
     a[#a + 1] = 'value'
     a[#a + 1] = value
   end
-  if HISTORY.run_id ~= '' then
-    a[#a + 1] = 'run_id'
-    a[#a + 1] = HISTORY.run_id
-  end
-  if HISTORY.trigger ~= '' then
-    a[#a + 1] = 'trigger'
-    a[#a + 1] = HISTORY.trigger
-  end
+  history_run_fields(a)
   if detail ~= nil and detail ~= '' then
     a[#a + 1] = 'detail'
     a[#a + 1] = detail
@@ -80,14 +84,7 @@ local function history_flush()
       history_add(string.sub(g[1], 1, bar - 1), action, string.sub(g[1], bar + 1), '')
     else
       local a = { 'XADD', HISTORY.key, 'MAXLEN', '~', HISTORY.max, '*', 'action', action, 'spools', table.concat(g, '\30') }
-      if HISTORY.run_id ~= '' then
-        a[#a + 1] = 'run_id'
-        a[#a + 1] = HISTORY.run_id
-      end
-      if HISTORY.trigger ~= '' then
-        a[#a + 1] = 'trigger'
-        a[#a + 1] = HISTORY.trigger
-      end
+      history_run_fields(a)
       redis.pcall(unpack(a))
     end
   end
