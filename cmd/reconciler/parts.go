@@ -29,7 +29,18 @@ func connectRedis(rawURL string, poolSize int) (*redis.Client, error) {
 	opts.DialTimeout = 3 * time.Second
 	opts.ReadTimeout = 5 * time.Second
 	opts.WriteTimeout = 5 * time.Second
+	opts.DialerRetryBackoff = dialRetryBackoff
 	return redis.NewClient(opts), nil
+}
+
+// dialRetryBackoff is the pause between go-redis's dial attempts of one command (five
+// attempts). go-redis waits 100 ms between them by default, so a command that began while
+// Redis was down (asynq's dequeue loop is always such a command during an outage) dials again
+// up to 100 ms after Redis is back, and the task queued by the restart's reconcile waits that
+// long to be picked up. Short first pauses find a quick restart at once; the last ones keep a
+// long outage from dialling much more often than before.
+func dialRetryBackoff(attempt int) time.Duration {
+	return min(10*time.Millisecond<<attempt, 100*time.Millisecond)
 }
 
 // silenceRedisLog keeps go-redis's own lines (`failed to dial after 5 attempts`) out of a CLI

@@ -47,7 +47,13 @@ func (s *shim) TempDir() string {
 	if err != nil {
 		s.Fatalf("temp dir: %v", err)
 	}
-	s.Cleanup(func() { _ = os.RemoveAll(dir) })
+	s.Cleanup(func() {
+		if os.Getenv("BENCH_KEEP") != "" {
+			fmt.Fprintf(os.Stderr, "scratch directory kept (BENCH_KEEP): %s\n", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
 	return dir
 }
 

@@ -16,6 +16,9 @@
 //
 //	go run ./tests/bench [-sizes 2000,20000,100000] [-reps 3] [-out BENCHMARKS.md]
 //
+// With BENCH_KEEP=1 in the environment the scratch directory (the worker logs, redis.log) is
+// kept and its path printed, to read what a worker did during a measurement.
+//
 // With -out, the results replace the part of the file between the markers
 // <!-- bench:begin --> and <!-- bench:end --> (or the whole file when it has none).
 package main
