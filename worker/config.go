@@ -27,7 +27,10 @@ type Config struct {
 	HTTPAddr        string // host:port
 	MonitorUser     string
 	MonitorPassword string
-	Embedded        bool // demo mode: monitor open without a password on 127.0.0.1
+	// Pprof serves Go's profiler at /debug/pprof/, behind the same basic auth (PPROF=on). Off
+	// by default: a profile costs CPU while it runs and says a lot about the process.
+	Pprof    bool
+	Embedded bool // demo mode: monitor open without a password on 127.0.0.1
 }
 
 // Store is the lock keyspace plus what runs leave behind (adapters/redislock), and the shared

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,8 @@ import (
 )
 
 // Handler is the process's HTTP surface: /healthz, /readyz, /metrics, /monitor/ (asynqmon),
-// POST /reconcile and the spool pages (/spools/). The last three need basic auth; without MONITOR_PASSWORD they are not
+// POST /reconcile, the spool pages (/spools/) and, with PPROF=on, Go's profiler at
+// /debug/pprof/. All but the first three need basic auth; without MONITOR_PASSWORD they are not
 // served at all, except in embedded mode (which listens on 127.0.0.1) to loopback requests.
 func (w *Worker) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -54,6 +56,14 @@ func (w *Worker) Handler() http.Handler {
 	// the rest of the path, so a tag holding "/" works, escaped or not).
 	mux.Handle("GET /spools/{tag...}", w.guard(http.HandlerFunc(w.spoolJSON)))
 	mux.Handle("GET /spools", http.RedirectHandler("/spools/", http.StatusMovedPermanently))
+	if w.cfg.Pprof {
+		// Read-only profiles for the benchmarks and for a worker that misbehaves in production;
+		// GET only, so another origin cannot start a CPU profile through an operator's browser
+		// any more than it can read one (basic auth, and a browser does not show the answer).
+		mux.Handle("GET /debug/pprof/", w.guard(http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", w.guard(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/trace", w.guard(http.HandlerFunc(pprof.Trace)))
+	}
 	return mux
 }
 

@@ -767,3 +767,29 @@ func TestGuardRefusesCrossSiteWrites(t *testing.T) {
 		t.Errorf("a cross-site request paused the restore queue")
 	}
 }
+
+// TestPprofOnlyWhenAskedAndBehindAuth: the profiler is not served by default; with PPROF=on it
+// is, to the monitor's credentials only.
+func TestPprofOnlyWhenAskedAndBehindAuth(t *testing.T) {
+	off := httptest.NewServer(newTestWorker(t, nil).Handler())
+	defer off.Close()
+	if resp := do(t, "GET", off.URL+"/debug/pprof/", nil, basicAuth(testUser, testPassword)); resp.code != http.StatusNotFound {
+		t.Fatalf("PPROF off: /debug/pprof/ answered %d, want 404", resp.code)
+	}
+	on := httptest.NewServer(newTestWorker(t, func(c *Config) { c.Pprof = true }).Handler())
+	defer on.Close()
+	if resp := do(t, "GET", on.URL+"/debug/pprof/", nil, nil); resp.code != http.StatusUnauthorized {
+		t.Fatalf("PPROF on, no credentials: %d, want 401", resp.code)
+	}
+	resp := do(t, "GET", on.URL+"/debug/pprof/", nil, basicAuth(testUser, testPassword))
+	if resp.code != http.StatusOK || !strings.Contains(resp.body, "goroutine") {
+		t.Fatalf("PPROF on: %d %q, want the profile index", resp.code, resp.body)
+	}
+	resp = do(t, "GET", on.URL+"/debug/pprof/profile?seconds=1", nil, basicAuth(testUser, testPassword))
+	if resp.code != http.StatusOK || len(resp.body) == 0 {
+		t.Fatalf("PPROF on: CPU profile %d, %d bytes", resp.code, len(resp.body))
+	}
+	if resp := do(t, "POST", on.URL+"/debug/pprof/profile", nil, basicAuth(testUser, testPassword)); resp.code != http.StatusMethodNotAllowed {
+		t.Fatalf("POST to the profiler: %d, want 405", resp.code)
+	}
+}

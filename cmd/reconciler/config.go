@@ -141,6 +141,7 @@ func loadSettings(getenv func(string) string, needSheet bool) (settings, error) 
 		ShutdownTimeout:     5 * time.Second,
 		MonitorUser:         env("MONITOR_USER", "admin"),
 		MonitorPassword:     getenv("MONITOR_PASSWORD"),
+		Pprof:               onOff(env, "PPROF", "off", bad),
 		Embedded:            s.Embedded,
 	}
 	if getenv("ORPHAN_CLEANUP") != "" {
@@ -312,4 +313,17 @@ func historyMax(env func(string, string) string, bad func(string, ...any)) int {
 		return redislock.DefaultHistoryMax
 	}
 	return n
+}
+
+// onOff reads a switch: "on" or "off" (any case; also true/false, 1/0), def when unset.
+func onOff(env func(string, string) string, name, def string, bad func(string, ...any)) bool {
+	switch v := strings.ToLower(strings.TrimSpace(env(name, def))); v {
+	case "on", "true", "1":
+		return true
+	case "off", "false", "0", "":
+		return false
+	default:
+		bad("%s %q is not on or off (default %s)", name, v, def)
+		return false
+	}
 }

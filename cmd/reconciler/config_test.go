@@ -48,12 +48,13 @@ func TestEveryProblemNamedAtOnce(t *testing.T) {
 		"ORPHAN_GRACE":                "soon",
 		"PORT":                        "99999",
 		"LOG_LEVEL":                   "loud",
+		"PPROF":                       "maybe",
 	}), true)
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
 	for _, name := range []string{"REDIS_URL", "SHEET_CSV", "TIMEZONE", "RECONCILE_DEADLINE", "RESTORE_DEADLINE",
-		"MAX_LOCK_AGE", "RECONCILE_SCHEDULE", "KEYSPACE_EVENTS", "SHEETS_MAX_READS_PER_MINUTE", "ORPHAN_GRACE", "PORT", "LOG_LEVEL"} {
+		"MAX_LOCK_AGE", "RECONCILE_SCHEDULE", "KEYSPACE_EVENTS", "SHEETS_MAX_READS_PER_MINUTE", "ORPHAN_GRACE", "PORT", "LOG_LEVEL", "PPROF"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("the error does not name %s:\n%v", name, err)
 		}
@@ -170,5 +171,14 @@ func TestOrphanGrace(t *testing.T) {
 	if err != nil || len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "ORPHAN_GRACE replaced it") ||
 		!strings.Contains(s.Warnings[0], "10m0s") || !strings.Contains(s.Warnings[0], "ORPHAN_GRACE=off") {
 		t.Fatalf("ORPHAN_CLEANUP: %v, warnings %q", err, s.Warnings)
+	}
+}
+
+func TestPprofSwitch(t *testing.T) {
+	for v, want := range map[string]bool{"": false, "off": false, "on": true, "ON": true, "true": true, "0": false} {
+		s, err := loadSettings(envOf(map[string]string{"PPROF": v}), true)
+		if err != nil || s.Worker.Pprof != want {
+			t.Errorf("PPROF=%q: %v, %v; want %v", v, s.Worker.Pprof, err, want)
+		}
 	}
 }
