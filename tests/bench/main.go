@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -67,6 +68,8 @@ func main() {
 	out := flag.String("out", "", "write the results into this Markdown file (between bench markers)")
 	idleFor := flag.Duration("idle", 20*time.Second, "measure the idle cost over this long at each size (0: skip)")
 	extraEnv := flag.String("env", "", "extra worker environment, KEY=VALUE[,KEY=VALUE...] (e.g. WORKER_CONCURRENCY=20)")
+	profileDir := flag.String("profile", "", "also take CPU profiles of the worker (PPROF=on) during recoveries and during steady-state runs at each size, "+
+		"as DIR/<phase>-<rows>.pprof with a text summary (go tool pprof -top) beside each")
 	abEnv := flag.String("ab", "", "also compare recoveries with this worker environment, KEY=VALUE[,...] (e.g. HISTORY_MAX=off): -reps interleaved pairs of fresh workers, in the same run")
 	flag.Parse()
 
@@ -106,12 +109,12 @@ func main() {
 			}
 			t.runCleanups()
 		}()
-		code = run(t, sizes, *reps, env, ab, *out, *idleFor)
+		code = run(t, sizes, *reps, env, ab, *out, *idleFor, *profileDir)
 	}()
 	os.Exit(code)
 }
 
-func run(t *shim, sizes []int, reps int, env, ab map[string]string, out string, idleFor time.Duration) int {
+func run(t *shim, sizes []int, reps int, env, ab map[string]string, out string, idleFor time.Duration, profileDir string) int {
 	began := time.Now()
 	root, err := moduleRoot()
 	if err != nil {
@@ -126,7 +129,7 @@ func run(t *shim, sizes []int, reps int, env, ab map[string]string, out string, 
 	header := sheets.OperacionesHeader()
 	var results []sizeResult
 	for _, n := range sizes {
-		res := benchSize(t, bin, dir, header, n, reps, env, ab, idleFor)
+		res := benchSize(t, bin, dir, header, n, reps, env, ab, idleFor, profileDir)
 		results = append(results, res)
 	}
 	md := render(results, reps, env, ab, idleFor, time.Since(began))
@@ -149,7 +152,7 @@ func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05.000")+" "+format+"\n", a...)
 }
 
-func benchSize(t *shim, bin, dir string, header []string, n, reps int, extra, ab map[string]string, idleFor time.Duration) sizeResult {
+func benchSize(t *shim, bin, dir string, header []string, n, reps int, extra, ab map[string]string, idleFor time.Duration, profileDir string) sizeResult {
 	logf("size %d: building the sheet", n)
 	sh := buildSheet(header, n, time.Now())
 	res := sizeResult{Rows: n, Locks: len(sh.candidates), Concurrency: "10 (default)"}
@@ -173,6 +176,9 @@ func benchSize(t *shim, bin, dir string, header []string, n, reps int, extra, ab
 	env := map[string]string{
 		"REDIS_URL": b.rds.URL(), "GOOGLE_SHEET_ID": b.emu.SpreadsheetID(), "SHEETS_ENDPOINT": b.proxy.URL(),
 		"RECONCILE_SCHEDULE": "off", "KEYSPACE_EVENTS": "off", "MONITOR_PASSWORD": "bench",
+	}
+	if profileDir != "" {
+		env["PPROF"] = "on"
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -226,6 +232,23 @@ func benchSize(t *shim, bin, dir string, header []string, n, reps int, extra, ab
 			break
 		}
 		res.Replays = append(res.Replays, r)
+	}
+	if profileDir != "" {
+		for _, phase := range []struct {
+			name string
+			once func() error
+		}{
+			{"recovery", func() error { _, err := b.recover(); return err }},
+			{"steady", func() error { _, err := b.steadyState(); return err }},
+		} {
+			path := filepath.Join(profileDir, fmt.Sprintf("%s-%d.pprof", phase.name, n))
+			runs, err := b.profile(bin, path, profileSeconds, phase.once)
+			if err != nil {
+				fail(fmt.Errorf("profile %s: %w", phase.name, err))
+				continue
+			}
+			logf("size %d: %s profile: %d runs in %ds → %s (+ .txt)", n, phase.name, runs, profileSeconds, path)
+		}
 	}
 	res.PeakRSSKB = procStatus(w.pid(), "VmHWM")
 	for _, r := range w.records(0) {
