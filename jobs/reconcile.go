@@ -78,9 +78,21 @@ func (r *Reconciler) PlanAs(ctx context.Context, scope Scope, trigger string) (P
 	if err != nil {
 		return Plan{}, err
 	}
+	// The accepted snapshot does not depend on the sheet: it is read while the sheet request
+	// is on the wire and decoded.
+	accepted := r.readAccepted(ctx)
 	snap, err := r.Sheet.Read(ctx)
 	if err != nil {
+		<-accepted
 		return Plan{}, fmt.Errorf("read sheet: %w", err)
+	}
+	// The plan and the snapshot's occupations (for the trust verdict) are two passes over the
+	// same rows, neither writing them: they run side by side.
+	occupations := make(chan map[string]string, 1)
+	if r.Trust != nil {
+		go func() { occupations <- Occupations(snap.Rows) }()
+	} else {
+		occupations <- nil
 	}
 	plan := MakePlan(snap.Rows, locks, snapAt, r.Rules, scope)
 	plan.locksReadAt = locksReadAt
@@ -88,7 +100,7 @@ func (r *Reconciler) PlanAs(ctx context.Context, scope Scope, trigger string) (P
 	plan.Report.StartedAt = started
 	plan.Report.SnapshotAt = snapAt
 	plan.Report.SheetsRequests = snap.Requests
-	if err := r.judgeTrust(ctx, &plan, snap.Rows, locks, scope); err != nil {
+	if err := r.judgeTrust(ctx, &plan, <-occupations, <-accepted, locks, scope); err != nil {
 		return Plan{}, err
 	}
 	if err := r.judge(ctx, &plan, scope, trigger); err != nil {
@@ -97,21 +109,42 @@ func (r *Reconciler) PlanAs(ctx context.Context, scope Scope, trigger string) (P
 	return plan, nil
 }
 
-// judgeTrust judges the snapshot as a whole against the accepted one (JudgeTrust), with the
-// occupations of every row whatever the scope. The locks are counted only when the verdict
+// acceptedRead is the accepted snapshot as read, or why it could not be.
+type acceptedRead struct {
+	accepted Accepted
+	err      error
+}
+
+// readAccepted starts reading the accepted snapshot (none without a TrustStore); the channel
+// gets the one answer.
+func (r *Reconciler) readAccepted(ctx context.Context) <-chan acceptedRead {
+	out := make(chan acceptedRead, 1)
+	if r.Trust == nil {
+		out <- acceptedRead{}
+		return out
+	}
+	go func() {
+		a, err := r.Trust.Accepted(ctx)
+		out <- acceptedRead{a, err}
+	}()
+	return out
+}
+
+// judgeTrust judges the snapshot as a whole (its occupations, over every row whatever the
+// scope) against the accepted one (JudgeTrust). The locks are counted only when the verdict
 // can depend on it: nothing valid accepted and no occupation in the sheet; a full run has
 // them all already, a targeted one counts the keys.
-func (r *Reconciler) judgeTrust(ctx context.Context, plan *Plan, rows []Row, locks map[string]Lock, scope Scope) error {
+func (r *Reconciler) judgeTrust(ctx context.Context, plan *Plan, occ map[string]string, read acceptedRead, locks map[string]Lock, scope Scope) error {
 	if r.Trust == nil {
 		return nil
 	}
-	accepted, err := r.Trust.Accepted(ctx)
-	if err != nil {
-		return fmt.Errorf("read the accepted snapshot: %w", err)
+	if read.err != nil {
+		return fmt.Errorf("read the accepted snapshot: %w", read.err)
 	}
-	occ := Occupations(rows)
+	accepted := read.accepted
 	at := plan.Report.SnapshotAt
 	n := -1
+	var err error
 	switch {
 	case scope.full():
 		n = len(locks)
@@ -131,7 +164,7 @@ func (r *Reconciler) judgeTrust(ctx context.Context, plan *Plan, rows []Row, loc
 // AcceptSnapshot makes the plan's snapshot the accepted one (only its difference from the
 // accepted snapshot read is written) and ends the suspect state if there was one, logging the
 // end once across replicas. `reconciler accept-sheet --yes` calls it for a suspect snapshot;
-// every real run whose snapshot is sane calls it before acting.
+// every real run whose snapshot is sane calls it while it queues its restores.
 func (r *Reconciler) AcceptSnapshot(ctx context.Context, plan *Plan) error {
 	if r.Trust == nil {
 		return nil
@@ -281,10 +314,16 @@ func (r *Reconciler) Run(ctx context.Context, runID string, p ReconcilePayload) 
 	case plan.Trust.Suspect:
 		r.holdSuspect(ctx, &plan)
 	default:
-		if err := r.AcceptSnapshot(ctx, &plan); err != nil {
-			return rep, err
+		// Storing the accepted snapshot (its difference: every occupation after a Redis that
+		// came back empty) and queueing the restores are independent writes: the restores do
+		// not wait for it. A failure of either fails the run, whose retry plans again.
+		accepted := make(chan error, 1)
+		go func() { accepted <- r.AcceptSnapshot(ctx, &plan) }()
+		err := r.enqueueRestores(ctx, plan.Restores, rep)
+		if aerr := <-accepted; err == nil {
+			err = aerr
 		}
-		if err := r.enqueueRestores(ctx, plan.Restores, rep); err != nil {
+		if err != nil {
 			return rep, err
 		}
 		r.actOnJudgement(ctx, &plan)
