@@ -116,17 +116,13 @@ func MakePlan(rows []Row, locks map[string]Lock, now time.Time, rules Rules, sco
 		p.Report.Rows++
 		p.Report.count(c)
 		if lock, locked := locks[c.Tag]; locked && c.Tag != "" {
-			row := c
-			if c.Class == ClassDuplicateTag {
-				// Skipped for restores, but it backs the lock as much as the first row does.
-				row = classifyRow(c.Row, now, rules)
-			} else {
+			if c.Class != ClassDuplicateTag {
 				p.first[c.Tag] = c
 			}
-			b := backingOf(row, lock)
+			b := rowBacking(c, lock, now, rules)
 			if prev, seen := backing[c.Tag]; !seen || b > prev {
 				backing[c.Tag] = b
-				holder[c.Tag] = strings.TrimSpace(row.Holder)
+				holder[c.Tag] = strings.TrimSpace(c.Holder)
 			}
 		}
 		if c.Class == ClassCandidate {
@@ -166,12 +162,19 @@ func MakePlan(rows []Row, locks map[string]Lock, now time.Time, rules Rules, sco
 func backingOfRows(rows []Classified, lock Lock, now time.Time, rules Rules) Backing {
 	b := Unbacked
 	for _, c := range rows {
-		if c.Class == ClassDuplicateTag {
-			c = classifyRow(c.Row, now, rules)
-		}
-		b = max(b, backingOf(c, lock))
+		b = max(b, rowBacking(c, lock, now, rules))
 	}
 	return b
+}
+
+// rowBacking is how one classified row of a lock's tag backs it. A duplicate row is skipped
+// for restores, but it backs the lock as much as the tag's first row does: it is judged as the
+// row it would be on its own.
+func rowBacking(c Classified, lock Lock, now time.Time, rules Rules) Backing {
+	if c.Class == ClassDuplicateTag {
+		c = classifyRow(c.Row, now, rules)
+	}
+	return backingOf(c, lock)
 }
 
 // backingOf judges a lock against one row of its tag.
@@ -197,8 +200,12 @@ func backingOf(row Classified, lock Lock) Backing {
 // wall clock in TIMEZONE, without seconds' fractions; comparing instants would split the
 // repeated hour at a daylight-saving change).
 func sameWallClock(a, b time.Time) bool {
-	const layout = "2006-01-02 15:04:05"
-	return a.In(b.Location()).Format(layout) == b.Format(layout)
+	a = a.In(b.Location())
+	ay, am, ad := a.Date()
+	by, bm, bd := b.Date()
+	ah, amin, as := a.Clock()
+	bh, bmin, bs := b.Clock()
+	return ay == by && am == bm && ad == bd && ah == bh && amin == bmin && as == bs
 }
 
 func (p *Plan) planCandidate(c Classified, locks map[string]Lock) {

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -91,5 +92,45 @@ func TestRestoreTaskID(t *testing.T) {
 	m2.OccupiedAt = at.Add(time.Hour)
 	if RestoreTaskID(m1, true) != RestoreTaskID(m2, true) {
 		t.Fatal("rows without a date are stamped with now; their TaskID must not depend on it")
+	}
+}
+
+// TestSameWallClockIsTheShownSecond: two instants back the same lock when the sheet's zone
+// shows them as the same second, whatever their own zones; across Santiago's daylight-saving
+// changes the repeated hour's two instants are the same wall clock, and a second's fractions
+// do not count. Checked against formatting both, the rule's plain statement, over random
+// instants spread over twenty years.
+func TestSameWallClockIsTheShownSecond(t *testing.T) {
+	santiago, err := time.LoadLocation("America/Santiago")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const layout = "2006-01-02 15:04:05"
+	byText := func(a, b time.Time) bool { return a.In(b.Location()).Format(layout) == b.Format(layout) }
+	// The hour repeated when Santiago left summer time (2026-04-04, 24:00 became 23:00):
+	// 23:30 came twice, one hour apart, and both show as 23:30:00.
+	early := time.Date(2026, 4, 5, 2, 30, 0, 0, time.UTC)
+	late := early.Add(time.Hour)
+	if early.In(santiago).Format(layout) != late.In(santiago).Format(layout) {
+		t.Fatalf("not a repeated hour: %v, %v", early.In(santiago), late.In(santiago))
+	}
+	if !sameWallClock(early, late.In(santiago)) {
+		t.Error("the repeated hour's two instants should be one wall clock")
+	}
+	if !sameWallClock(time.Date(2026, 5, 13, 12, 41, 7, 999_000_000, time.UTC), time.Date(2026, 5, 13, 8, 41, 7, 0, santiago)) {
+		t.Error("a second's fraction split one wall clock")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	for range 200000 {
+		a := time.Unix(base+rng.Int64N(20*365*86400), rng.Int64N(1e9))
+		b := a.Add(time.Duration(rng.Int64N(4*3600)-2*3600) * time.Second)
+		if rng.IntN(3) == 0 {
+			b = a.Add(time.Duration(rng.Int64N(2000)-1000) * time.Millisecond)
+		}
+		b = b.In(santiago)
+		if got, want := sameWallClock(a, b), byText(a, b); got != want {
+			t.Fatalf("sameWallClock(%v, %v) = %v, the shown seconds say %v", a, b, got, want)
+		}
 	}
 }
