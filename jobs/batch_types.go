@@ -34,8 +34,10 @@ type batchWire struct {
 	Spools     []BatchedSpool `json:"spools,omitempty"`
 }
 
-// MarshalJSON writes the batch's spools as parallel arrays (batchWire).
-func (p RestoreBatchPayload) MarshalJSON() ([]byte, error) {
+// EncodeRestoreBatchPayload writes a batch in its stored form (batchWire). It is not a
+// MarshalJSON method: encoding/json scans a MarshalJSON's output again, which cost as much as
+// the encoding itself.
+func EncodeRestoreBatchPayload(p RestoreBatchPayload) ([]byte, error) {
 	w := batchWire{RunID: p.RunID, Trigger: p.Trigger, SnapshotAt: p.SnapshotAt,
 		Tags: make([]string, len(p.Spools)), Holders: make([]string, len(p.Spools)),
 		WorkerIDs: make([]int, len(p.Spools)), OccupiedMs: make([]int64, len(p.Spools)), Rows: make([]int, len(p.Spools))}
@@ -45,9 +47,9 @@ func (p RestoreBatchPayload) MarshalJSON() ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// UnmarshalJSON reads either form of a batch (batchWire). Arrays of different lengths are an
+// decodeBatch reads either form of a batch (batchWire). Arrays of different lengths are an
 // error: a spool would be restored with another spool's holder or time.
-func (p *RestoreBatchPayload) UnmarshalJSON(b []byte) error {
+func decodeBatch(b []byte, p *RestoreBatchPayload) error {
 	var w batchWire
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func sameBatch(a, b RestoreBatchPayload) bool {
 // arrays (not a list of objects).
 func TestBatchPayloadRoundTrip(t *testing.T) {
 	p := sampleBatch()
-	b, err := json.Marshal(p)
+	b, err := EncodeRestoreBatchPayload(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestBatchPayloadRefusesMismatchedArrays(t *testing.T) {
 // FuzzRestoreBatchPayload: any bytes either fail to decode or decode to a batch that survives
 // its own round trip; nothing panics.
 func FuzzRestoreBatchPayload(f *testing.F) {
-	b, _ := json.Marshal(sampleBatch())
+	b, _ := EncodeRestoreBatchPayload(sampleBatch())
 	f.Add(b)
 	f.Add([]byte(`{"run_id":"r","spools":[{"tag":"A","holder":"MR(93)","worker_id":93,"occupied_at":"2026-05-13T08:41:07-04:00","row":2}]}`))
 	f.Add([]byte(`{"tags":[],"holders":[]}`))
@@ -95,7 +96,7 @@ func FuzzRestoreBatchPayload(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := json.Marshal(p)
+		again, err := EncodeRestoreBatchPayload(p)
 		if err != nil {
 			return // a time outside what encoding/json writes (year > 9999): refused, not lost
 		}
@@ -109,6 +110,56 @@ func FuzzRestoreBatchPayload(f *testing.F) {
 		}
 		if !sameBatch(p, q) {
 			t.Fatalf("round trip changed the batch:\n%+v\n%+v", p, q)
+		}
+	})
+}
+
+// BenchmarkBatchPayload encodes and decodes a 500-spool batch in the stored form and, for
+// comparison, in the earlier list-of-objects form:
+//
+//	go test -run '^$' -bench BatchPayload -count 5 ./jobs/
+func BenchmarkBatchPayload(b *testing.B) {
+	p := sampleBatch()
+	for len(p.Spools) < RestoreBatchSize {
+		s := p.Spools[0]
+		s.Tag, s.Row = fmt.Sprintf("MK-1335-CW-%05d", len(p.Spools)), len(p.Spools)+2
+		p.Spools = append(p.Spools, s)
+	}
+	type older struct {
+		RunID      string         `json:"run_id"`
+		Trigger    string         `json:"trigger"`
+		SnapshotAt time.Time      `json:"snapshot_at"`
+		Spools     []BatchedSpool `json:"spools"`
+	}
+	old := older{p.RunID, p.Trigger, p.SnapshotAt, p.Spools}
+	oldBody, _ := json.Marshal(old)
+	body, _ := EncodeRestoreBatchPayload(p)
+	b.Run("encode/arrays", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := EncodeRestoreBatchPayload(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encode/objects", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := json.Marshal(old); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode/arrays", func(b *testing.B) {
+		for b.Loop() {
+			if q, err := DecodeRestoreBatchPayload(body); err != nil || len(q.Spools) != len(p.Spools) {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode/objects", func(b *testing.B) {
+		for b.Loop() {
+			if q, err := DecodeRestoreBatchPayload(oldBody); err != nil || len(q.Spools) != len(p.Spools) {
+				b.Fatal(err)
+			}
 		}
 	})
 }

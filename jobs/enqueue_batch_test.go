@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -34,8 +33,8 @@ func pendingRestores(t *testing.T, q asynqQueue) (types map[string]int, spools i
 		case TypeRestore:
 			spools++
 		case TypeRestoreBatch:
-			var p RestoreBatchPayload
-			if err := json.Unmarshal(task.Payload, &p); err != nil {
+			p, err := DecodeRestoreBatchPayload(task.Payload)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if len(p.Spools) > RestoreBatchSize || p.RunID != "run-1" {

@@ -139,7 +139,7 @@ func (t Tasks) Restore(p RestorePayload, missingDate bool) (*asynq.Task, error) 
 // p.Spools[i]): the same run queueing the same batch again (its retry) finds it queued, and a
 // later run is never blocked by a batch still held by a dead worker.
 func (t Tasks) RestoreBatch(p RestoreBatchPayload, ids []string) (*asynq.Task, error) {
-	body, err := json.Marshal(p)
+	body, err := EncodeRestoreBatchPayload(p)
 	if err != nil {
 		return nil, fmt.Errorf("encode restore batch of run %q: %w", p.RunID, err)
 	}
@@ -230,7 +230,7 @@ func DecodeRestorePayload(b []byte) (RestorePayload, error) {
 // DecodeRestoreBatchPayload reads a lock:restore-batch payload.
 func DecodeRestoreBatchPayload(b []byte) (RestoreBatchPayload, error) {
 	var p RestoreBatchPayload
-	if err := json.Unmarshal(b, &p); err != nil {
+	if err := decodeBatch(b, &p); err != nil {
 		return p, fmt.Errorf("decode restore batch payload: %w", err)
 	}
 	return p, nil
