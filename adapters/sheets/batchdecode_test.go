@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	sheetsapi "google.golang.org/api/sheets/v4"
 )
@@ -366,4 +367,35 @@ func FuzzDecodeBatchColumns(f *testing.F) {
 		checkAgainstClient(t, body)
 		checkTransport(t, body)
 	})
+}
+
+// TestReadBody: readBody reads what io.ReadAll reads, with or without a length, in any pieces,
+// and returns the bytes read before an error with the error.
+func TestReadBody(t *testing.T) {
+	for _, n := range []int{0, 1, 100, 32<<10 - 1, 32 << 10, 32<<10 + 1, 3 << 20} {
+		data := strings.Repeat("0123456789abcdef", n/16+1)[:n]
+		for name, r := range map[string]func() io.Reader{
+			"plain":    func() io.Reader { return strings.NewReader(data) },
+			"one byte": func() io.Reader { return iotest.OneByteReader(strings.NewReader(data)) },
+			"half":     func() io.Reader { return iotest.HalfReader(strings.NewReader(data)) },
+			"data+EOF": func() io.Reader { return iotest.DataErrReader(strings.NewReader(data)) },
+		} {
+			if n > 1<<20 && name == "one byte" {
+				continue
+			}
+			for _, size := range []int64{-1, int64(n), int64(n) + 10, int64(n) - 1} {
+				got, err := readBody(r(), size)
+				if err != nil || got != data {
+					t.Fatalf("%d bytes, %s, size %d: read %d bytes, %v", n, name, size, len(got), err)
+				}
+			}
+		}
+		boom := errors.New("connection reset")
+		for _, size := range []int64{-1, int64(n) + 5} {
+			got, err := readBody(io.MultiReader(strings.NewReader(data), iotest.ErrReader(boom)), size)
+			if err != boom || got != data {
+				t.Fatalf("%d bytes then an error, size %d: read %d bytes, %v", n, size, len(got), err)
+			}
+		}
+	}
 }
