@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	sheetsapi "google.golang.org/api/sheets/v4"
 )
@@ -398,4 +401,82 @@ func TestReadBody(t *testing.T) {
 			}
 		}
 	}
+}
+
+// quoteJSON writes s as a JSON string in one of several valid forms: as encoding/json writes it
+// (HTML characters escaped, invalid UTF-8 as \ufffd), with only what must be escaped escaped
+// (raw bytes kept, invalid UTF-8 included), or with every non-ASCII rune as \u escapes
+// (surrogate pairs above U+FFFF) and every byte of invalid UTF-8 left raw.
+func quoteJSON(s string, form int) string {
+	switch form % 3 {
+	case 0:
+		b, _ := json.Marshal(s)
+		return string(b)
+	case 1:
+		var b strings.Builder
+		b.WriteByte('"')
+		for i := 0; i < len(s); i++ {
+			switch c := s[i]; {
+			case c == '"' || c == '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case c < 0x20:
+				b.WriteString(`\u00` + strconv.FormatUint(uint64(c)>>4, 16) + strconv.FormatUint(uint64(c)&15, 16))
+			default:
+				b.WriteByte(c)
+			}
+		}
+		b.WriteByte('"')
+		return b.String()
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteByte(s[i])
+		case r < 0x20 || r == '"' || r == '\\' || r >= 0x80:
+			if r1, r2 := utf16.EncodeRune(r); r1 != unicode.ReplacementChar {
+				b.WriteString(`\u` + strconv.FormatInt(int64(r1)|0x10000, 16)[1:] + `\u` + strconv.FormatInt(int64(r2)|0x10000, 16)[1:])
+			} else {
+				b.WriteString(`\u` + strconv.FormatInt(int64(r)|0x10000, 16)[1:])
+			}
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// FuzzDecodeBatchText: an answer of the expected shape is taken whatever its cells hold and
+// however they are escaped, with white space between the tokens or not, and gives
+// encoding/json's cells.
+func FuzzDecodeBatchText(f *testing.F) {
+	f.Add("MK-1|MR(93)|13-05-2026 11:33:48", uint8(0))
+	f.Add("a\"b\\c\x01\n|Peñalolén|😀 \u2028<&>", uint8(1))
+	f.Add("\xff\xfe|\xed\xa0\x80|caf\xc3", uint8(2))
+	f.Add("||", uint8(7))
+	f.Fuzz(func(t *testing.T, cells string, form uint8) {
+		sp := ""
+		if form&4 != 0 {
+			sp = " \n\t"
+		}
+		var b strings.Builder
+		b.WriteString(`{"spreadsheetId":"s",` + sp + `"valueRanges":[{"range":"A1:A9","values":[` + sp + `[`)
+		for i, c := range strings.Split(cells, "|") {
+			if i > 0 {
+				b.WriteString(sp + "," + sp)
+			}
+			b.WriteString(quoteJSON(c, int(form)+i))
+		}
+		b.WriteString(`]` + sp + `]},{"values":[[],[` + quoteJSON(cells, int(form)) + `]]}]}`)
+		body := b.String()
+		if !checkAgainstClient(t, body) {
+			_, _, why := decodeBatchColumns(body)
+			t.Fatalf("declined %q: %s", body, why)
+		}
+	})
 }
