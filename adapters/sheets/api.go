@@ -369,9 +369,11 @@ func (a *API) fastColumns(resp *sheetsapi.BatchGetValuesResponse, sink *columnsS
 	}
 	a.fastReads.Add(1)
 	res := columnsResult{sentAt: sentAt, fast: true}
+	// Row 1's cells are copied: the column map built from them outlives the read (it is
+	// cached), and a piece of the answer would keep the whole answer's buffer alive.
 	for _, col := range sink.ranges[3] {
 		if len(col) > 0 {
-			res.header = append(res.header, col[0])
+			res.header = append(res.header, strings.Clone(col[0]))
 		} else {
 			res.header = append(res.header, nil)
 		}

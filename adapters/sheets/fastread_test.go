@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"google.golang.org/api/option"
 	sheetsapi "google.golang.org/api/sheets/v4"
@@ -297,5 +298,38 @@ func TestNewServiceAsTheLibrary(t *testing.T) {
 	assertRows(t, mustRead(t, api).Rows, operacionesRows(t))
 	if authorized.Load() != 3 || unauthorized.Load() != 0 || tokenHits.Load() != 1 || api.fastReads.Load() != 2 {
 		t.Errorf("authorized %d, unauthorized %d, tokens %d, fast reads %d", authorized.Load(), unauthorized.Load(), tokenHits.Load(), api.fastReads.Load())
+	}
+}
+
+// TestFastColumnsCopiesTheHeader: the column map is cached across reads, so row 1's cells must
+// not share the answer's buffer (the data rows may: they go with the snapshot).
+func TestFastColumnsCopiesTheHeader(t *testing.T) {
+	body := batchJSON(`[["TAG_SPOOL","MK-1"]]`, `[["Ocupado_Por","MR(93)"]]`, `[["Fecha_Ocupacion"]]`,
+		`[["TAG_SPOOL"],["Ocupado_Por"],["Fecha_Ocupacion"]]`)
+	ranges, stripped, why := decodeBatchColumns(body)
+	if why != "" {
+		t.Fatal(why)
+	}
+	resp, err := decodeLikeClient(stripped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &API{sheet: "Operaciones"}
+	res, _, err := api.fastColumns(resp, &columnsSink{ranges: ranges, taken: true}, time.Now(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := uintptr(unsafe.Pointer(unsafe.StringData(body)))
+	inBody := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return p >= start && p < start+uintptr(len(body))
+	}
+	for _, h := range res.header {
+		if inBody(h.(string)) {
+			t.Errorf("header cell %q shares the answer's buffer", h)
+		}
+	}
+	if !inBody(res.text[0][1]) {
+		t.Errorf("a data cell was copied (expected to share the buffer)")
 	}
 }
