@@ -8,12 +8,15 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/auth"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
+	"google.golang.org/api/option/internaloption"
 	sheetsapi "google.golang.org/api/sheets/v4"
+	htransport "google.golang.org/api/transport/http"
 
 	"reconciler/jobs"
 )
@@ -54,6 +57,15 @@ type API struct {
 	retry   retryPolicy
 	secrets secrets
 	warn    *headerWarnings
+	log     *slog.Logger
+
+	// fast makes readColumns ask the transport to decode the answer (see columnsTransport);
+	// tests turn it off to compare with the client's own decoding.
+	fast bool
+	// fastReads and clientReads count the batchGet answers decoded by each path;
+	// declineLogged is set once a declined answer has been logged.
+	fastReads, clientReads atomic.Int64
+	declineLogged          atomic.Bool
 
 	mu   sync.Mutex
 	cols *Columns // the cached column map; nil until the header has been read
@@ -95,7 +107,7 @@ func NewAPI(ctx context.Context, cfg APIConfig) (*API, error) {
 	default:
 		return nil, errors.New("sheets API: no credentials (set GOOGLE_APPLICATION_CREDENTIALS_JSON or GOOGLE_APPLICATION_CREDENTIALS)")
 	}
-	svc, err := sheetsapi.NewService(ctx, opts...)
+	svc, err := newService(ctx, opts)
 	if err != nil {
 		return nil, sec.scrub(fmt.Errorf("sheets API: create client: %w", err))
 	}
@@ -109,8 +121,47 @@ func NewAPI(ctx context.Context, cfg APIConfig) (*API, error) {
 	if rp.maxAttempts <= 0 {
 		rp.maxAttempts = DefaultMaxAttempts
 	}
-	return &API{svc: svc, id: cfg.SpreadsheetID, sheet: cfg.SheetName, loc: cfg.Location, retry: rp, secrets: sec, warn: newHeaderWarnings(cfg.Logger)}, nil
+	return &API{svc: svc, id: cfg.SpreadsheetID, sheet: cfg.SheetName, loc: cfg.Location, retry: rp, secrets: sec,
+		warn: newHeaderWarnings(cfg.Logger), log: cfg.Logger, fast: true}, nil
 }
+
+// newService builds the Sheets client as sheetsapi.NewService(ctx, opts...) does, with its
+// HTTP client wrapped in a columnsTransport. The authenticated client comes from the library's
+// own transport/http.NewClient with the options NewService adds for Sheets (its default
+// scopes and endpoints, the new auth library); the service is then made over that client
+// with the endpoint it resolved. TestNewServiceAsTheLibrary checks the endpoint and the
+// authentication against a plain NewService.
+func newService(ctx context.Context, opts []option.ClientOption) (*sheetsapi.Service, error) {
+	all := append([]option.ClientOption{internaloption.WithDefaultScopes(
+		sheetsapi.DriveScope, sheetsapi.DriveFileScope, sheetsapi.DriveReadonlyScope,
+		sheetsapi.SpreadsheetsScope, sheetsapi.SpreadsheetsReadonlyScope,
+	)}, opts...)
+	all = append(all,
+		internaloption.WithDefaultEndpoint(sheetsBasePath),
+		internaloption.WithDefaultEndpointTemplate(sheetsBasePathTemplate),
+		internaloption.WithDefaultMTLSEndpoint(sheetsMTLSBasePath),
+		internaloption.EnableNewAuthLibrary(),
+	)
+	hc, endpoint, err := htransport.NewClient(ctx, all...)
+	if err != nil {
+		return nil, err
+	}
+	wrapped := *hc
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	wrapped.Transport = &columnsTransport{base: base}
+	return sheetsapi.NewService(ctx, option.WithHTTPClient(&wrapped), option.WithEndpoint(endpoint))
+}
+
+// The Sheets v4 endpoints, as sheetsapi.NewService sets them (sheets-gen.go's basePath,
+// basePathTemplate and mtlsBasePath).
+const (
+	sheetsBasePath         = "https://sheets.googleapis.com/"
+	sheetsBasePathTemplate = "https://sheets.UNIVERSE_DOMAIN/"
+	sheetsMTLSBasePath     = "https://sheets.mtls.googleapis.com/"
+)
 
 // Read takes a snapshot of the sheet. The first Read also fetches row 1 to build the column
 // map (two requests); later Reads make one request. When row 1 shows the needed columns moved,
@@ -150,7 +201,7 @@ func (a *API) read(ctx context.Context) (jobs.Snapshot, error) {
 		}
 		a.warn.note(a.sheet, current)
 		if current.indexes() == cols.indexes() {
-			snap.Rows = parseRows(res.grid, 1, Columns{Tag: 0, Holder: 1, Date: 2, TagHeader: cols.TagHeader}, a.loc)
+			snap.Rows = res.rows(cols.TagHeader, a.loc)
 			snap.ReadAt = res.sentAt
 			return snap, nil
 		}
@@ -205,12 +256,24 @@ func (a *API) readHeader(ctx context.Context) ([]any, int, error) {
 	return vr.Values[0], n, nil
 }
 
-// columnsResult is one batchGet: row 1 and the three needed columns as a compact grid
-// (grid[i] = sheet row i+1, cells tag, holder, date).
+// columnsResult is one batchGet: row 1 and the three needed columns (tag, holder, date),
+// either as text columns (the transport decoded the answer) or as a compact grid (the client
+// did: grid[i] = sheet row i+1, cells tag, holder, date).
 type columnsResult struct {
 	header []any
-	grid   [][]any
+	fast   bool
+	text   [3][]string // fast: each column's cells from sheet row first[i]+1 down
+	first  [3]int
+	grid   [][]any // !fast
 	sentAt time.Time
+}
+
+// rows parses the result's data rows (sheet rows 2 and below).
+func (r columnsResult) rows(tagHeader string, loc *time.Location) []jobs.Row {
+	if r.fast {
+		return parseTextColumns(r.text, r.first, loc)
+	}
+	return parseRows(r.grid, 1, Columns{Tag: 0, Holder: 1, Date: 2, TagHeader: tagHeader}, loc)
 }
 
 // valueRender is how every cell is read: as the text the sheet shows (FORMATTED_VALUE), the
@@ -222,14 +285,21 @@ type columnsResult struct {
 const valueRender = "FORMATTED_VALUE"
 
 // readColumns is the steady-state read: one batchGet of the tag, holder and date columns and
-// row 1, by columns, as the sheet shows them.
+// row 1, by columns, as the sheet shows them. The answer is decoded by columnsTransport when it
+// can, by the client otherwise.
 func (a *API) readColumns(ctx context.Context, cols Columns) (columnsResult, int, error) {
 	idx := cols.indexes()
 	ranges := []string{columnRange(a.sheet, idx[0]), columnRange(a.sheet, idx[1]), columnRange(a.sheet, idx[2]), headerRange(a.sheet)}
 	var resp *sheetsapi.BatchGetValuesResponse
 	var sentAt time.Time
+	var sink *columnsSink
 	n, err := a.retry.do(ctx, func(ctx context.Context) error {
 		sentAt = time.Now()
+		sink = nil
+		if a.fast {
+			sink = &columnsSink{}
+			ctx = withColumnsSink(ctx, sink)
+		}
 		var err error
 		resp, err = a.svc.Spreadsheets.Values.BatchGet(a.id).
 			Ranges(ranges...).
@@ -243,6 +313,14 @@ func (a *API) readColumns(ctx context.Context, cols Columns) (columnsResult, int
 	}
 	if len(resp.ValueRanges) != len(ranges) {
 		return columnsResult{}, n, fmt.Errorf("read columns of sheet %q: asked for %d ranges, got %d", a.sheet, len(ranges), len(resp.ValueRanges))
+	}
+	if sink != nil && sink.taken {
+		return a.fastColumns(resp, sink, sentAt, n)
+	}
+	a.clientReads.Add(1)
+	if sink != nil && sink.declined != "" && a.log != nil && a.declineLogged.CompareAndSwap(false, true) {
+		a.log.Info("sheets: the columns' answer was decoded by the Sheets client (slower); logged once",
+			"sheet", a.sheet, "reason", sink.declined)
 	}
 	res := columnsResult{sentAt: sentAt}
 	// Row 1, by columns: one single-cell list per column; an empty cell may be an empty list.
@@ -277,6 +355,35 @@ func (a *API) readColumns(ctx context.Context, cols Columns) (columnsResult, int
 		for j, cell := range vr.Values[0] {
 			res.grid[firsts[i]+j][i] = cell
 		}
+	}
+	return res, n, nil
+}
+
+// fastColumns is readColumns' result from the cells the transport decoded; the client decoded
+// the rest of the answer (the ranges), in the same order.
+func (a *API) fastColumns(resp *sheetsapi.BatchGetValuesResponse, sink *columnsSink, sentAt time.Time, n int) (columnsResult, int, error) {
+	if len(sink.ranges) != len(resp.ValueRanges) {
+		// Cannot happen: both read the same valueRanges array.
+		return columnsResult{}, n, fmt.Errorf("read columns of sheet %q: the decoded answer has %d ranges, the client's %d",
+			a.sheet, len(sink.ranges), len(resp.ValueRanges))
+	}
+	a.fastReads.Add(1)
+	res := columnsResult{sentAt: sentAt, fast: true}
+	// Row 1's cells are copied: the column map built from them outlives the read (it is
+	// cached), and a piece of the answer would keep the whole answer's buffer alive.
+	for _, col := range sink.ranges[3] {
+		if len(col) > 0 {
+			res.header = append(res.header, strings.Clone(col[0]))
+		} else {
+			res.header = append(res.header, nil)
+		}
+	}
+	for i, values := range sink.ranges[:3] {
+		if len(values) == 0 {
+			continue
+		}
+		res.first[i] = rangeStartRow(resp.ValueRanges[i].Range) - 1
+		res.text[i] = values[0]
 	}
 	return res, n, nil
 }

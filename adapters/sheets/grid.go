@@ -52,6 +52,46 @@ func parseRows(grid [][]any, from int, cols Columns, loc *time.Location) []jobs.
 	return rows
 }
 
+// parseTextColumns is parseRows for three columns of text (tag, holder, date) as the
+// transport decodes them: cols[i][j] is sheet row first[i]+j+1; a cell past a column's end
+// is empty. It gives the rows parseRows gives for the grid of the same cells.
+func parseTextColumns(cols [3][]string, first [3]int, loc *time.Location) []jobs.Row {
+	if loc == nil {
+		loc = time.UTC
+	}
+	height := 0 // grid rows, header included
+	for i, c := range cols {
+		if len(c) > 0 {
+			height = max(height, first[i]+len(c))
+		}
+	}
+	cell := func(i, r int) string {
+		if j := r - first[i]; j >= 0 && j < len(cols[i]) {
+			return cols[i][j]
+		}
+		return ""
+	}
+	rows := make([]jobs.Row, 0, max(height-1, 0))
+	for r := 1; r < height; r++ {
+		tag, holder, date := cell(0, r), cell(1, r), cell(2, r)
+		if isBlankText(tag) && isBlankText(holder) && isBlankText(date) {
+			continue
+		}
+		row := jobs.Row{Number: r + 1, Tag: tag, Holder: holder, Date: date}
+		row.OccupiedAt, row.DateState = parseDateText(date, loc)
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// isBlankText reports whether s is empty or white space only.
+func isBlankText(s string) bool {
+	if s != "" && s[0] > ' ' && s[0] < 0x80 {
+		return false // the usual cell: no white space first
+	}
+	return strings.TrimSpace(s) == ""
+}
+
 // isBlank reports whether a cell is empty or white space only.
 func isBlank(cell any) bool {
 	if cell == nil {

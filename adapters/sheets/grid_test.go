@@ -66,3 +66,60 @@ func assertRows(t *testing.T, got, want []jobs.Row) {
 		}
 	}
 }
+
+// sameRows fails unless fast and slow are the same rows, field by field (times as instants in
+// the same zone).
+func sameRows(t *testing.T, fast, slow []jobs.Row) {
+	t.Helper()
+	if len(fast) != len(slow) {
+		t.Fatalf("fast path %d rows, client %d", len(fast), len(slow))
+	}
+	for i := range slow {
+		f, s := fast[i], slow[i]
+		if f.Number != s.Number || f.Tag != s.Tag || f.Holder != s.Holder || f.Date != s.Date || f.DateState != s.DateState ||
+			!f.OccupiedAt.Equal(s.OccupiedAt) || f.OccupiedAt.Location().String() != s.OccupiedAt.Location().String() {
+			t.Fatalf("row %d:\nfast   %+v\nclient %+v", i, f, s)
+		}
+	}
+}
+
+// TestParseTextColumnsAsGrid: parseTextColumns gives what parseRows gives for the grid of the
+// same cells, whatever the columns' lengths and first rows.
+func TestParseTextColumnsAsGrid(t *testing.T) {
+	loc := santiago(t)
+	cells := []string{"", " ", "MK-1", "MR(93)", "13-05-2026 11:33:48", "46155.5", "x", "\t", "2026-05-13T15:33:48Z", "TRUE"}
+	for seed := range 2000 {
+		var cols [3][]string
+		var first [3]int
+		r := seed
+		next := func(n int) int { r = r*1103515245 + 12345; return int(uint(r)>>8) % n }
+		for i := range cols {
+			if next(5) == 0 {
+				continue // an empty column: no values
+			}
+			first[i] = next(3)
+			cols[i] = make([]string, next(8))
+			for j := range cols[i] {
+				cols[i][j] = cells[next(len(cells))]
+			}
+		}
+		height := 0
+		for i := range cols {
+			if len(cols[i]) > 0 {
+				height = max(height, first[i]+len(cols[i]))
+			}
+		}
+		grid := make([][]any, height)
+		for k := range grid {
+			grid[k] = make([]any, 3)
+		}
+		for i := range cols {
+			for j, c := range cols[i] {
+				grid[first[i]+j][i] = c
+			}
+		}
+		got := parseTextColumns(cols, first, loc)
+		want := parseRows(grid, 1, Columns{Tag: 0, Holder: 1, Date: 2}, loc)
+		sameRows(t, got, want)
+	}
+}
