@@ -3,6 +3,7 @@ package redislock
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -189,8 +190,11 @@ func TestLocksReadTTL(t *testing.T) {
 	}
 }
 
-// BenchmarkReadLocks compares the lock read (MGETs of 1,000 keys and a PTTL per key, one
-// pipeline) with the plain MGETs it replaced, over 20,000 locks.
+// BenchmarkReadLocks compares, over 20,000 locks, the lock read with every TTL asked (MGETs of
+// 1,000 keys and a PTTL per key, one pipeline: a targeted read, and a full read's first), the
+// full read once the values are known persistent (the steady state), and the plain MGETs:
+//
+//	go test -run '^$' -bench ReadLocks -benchtime 20x -count 5 ./adapters/redislock/
 func BenchmarkReadLocks(b *testing.B) {
 	e := newEnv(b, Options{})
 	ctx := context.Background()
@@ -207,6 +211,16 @@ func BenchmarkReadLocks(b *testing.B) {
 	b.Run("MGET+PTTL", func(b *testing.B) {
 		for b.Loop() {
 			if locks, err := e.store.readLocks(ctx, keys); err != nil || len(locks) != n {
+				b.Fatal(len(locks), err)
+			}
+		}
+	})
+	b.Run("full read, values known persistent", func(b *testing.B) {
+		if _, err := e.store.readAllLocks(ctx, keys); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if locks, err := e.store.readAllLocks(ctx, keys); err != nil || len(locks) != n {
 				b.Fatal(len(locks), err)
 			}
 		}
@@ -238,5 +252,74 @@ func TestDeleteLockWithoutRename(t *testing.T) {
 	}
 	if n := srv.MustDo("EXISTS", "spool_lock:"+tag); n != "0" {
 		t.Fatal("the lock outlived the delete")
+	}
+}
+
+// TestAllLocksReadsTTLOfEveryNewValue attacks the full read's memory of persistent values the
+// way the backend can: a lock seen persistent is replaced (released, the key deleted by the
+// lazy cleanup or lost, then taken again) by a stalled INICIAR's SET NX EX 10 whose PERSIST
+// never comes. The new value is asked its TTL, so the plan sees an expiring lock, not a
+// persistent one; the PERSIST that comes later is seen too. Values seen persistent are not
+// asked again (the point of the memory), and a value that vanished is forgotten.
+func TestAllLocksReadsTTLOfEveryNewValue(t *testing.T) {
+	e := newEnv(t, Options{})
+	const old = "93:0b7f5c62-1111-4222-8333-444455556666:13-05-2026 11:00:00"
+	const taken = "7:9c1d0e2f-aaaa-4bbb-8ccc-dddd00001111:13-05-2026 11:05:00"
+	e.srv.MustDo("SET", "spool_lock:A", old)
+	e.srv.MustDo("SET", "spool_lock:B", "5:u:13-05-2026 11:00:00")
+	read := func() map[string]jobs.Lock {
+		t.Helper()
+		locks, err := e.store.AllLocks(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return locks
+	}
+	pttls := func() int {
+		t.Helper()
+		for _, line := range strings.Split(e.srv.MustDo("INFO", "commandstats"), "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_pttl:calls="); ok {
+				n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+				return n
+			}
+		}
+		return 0
+	}
+	if l := read()["A"]; l.TTL != 0 || l.Value != old {
+		t.Fatalf("first read: %+v", l)
+	}
+	before := pttls()
+	if l := read()["A"]; l.TTL != 0 {
+		t.Fatalf("second read: %+v", l)
+	}
+	if n := pttls() - before; n != 0 {
+		t.Fatalf("a read of two values seen persistent sent %d PTTLs, want 0", n)
+	}
+
+	// Released and taken again by a stalled INICIAR: a new value with a TTL.
+	e.srv.MustDo("DEL", "spool_lock:A")
+	e.srv.MustDo("SET", "spool_lock:A", taken, "NX", "EX", "10")
+	if l := read()["A"]; l.Value != taken || l.TTL <= 9*time.Second || l.TTL > 10*time.Second {
+		t.Fatalf("after a re-take with EX 10: %+v, want the new value with its TTL", l)
+	}
+	// Still no PERSIST: still expiring (a value seen with a TTL is asked again).
+	if l := read()["A"]; l.TTL <= 0 {
+		t.Fatalf("second read of the expiring lock: %+v", l)
+	}
+	// The PERSIST comes late: persistent from then on.
+	e.srv.MustDo("PERSIST", "spool_lock:A")
+	if l := read()["A"]; l.TTL != 0 {
+		t.Fatalf("after PERSIST: %+v", l)
+	}
+	// The old value is forgotten once no key holds it: set back by hand with a TTL, it is asked.
+	e.srv.MustDo("SET", "spool_lock:A", old, "EX", "30")
+	if l := read()["A"]; l.TTL <= 0 {
+		t.Fatalf("an old value written back with a TTL read as %+v", l)
+	}
+	// A targeted read always asks the TTL.
+	e.srv.MustDo("SET", "spool_lock:B", "5:u:13-05-2026 11:00:00", "EX", "30")
+	locks, err := e.store.Locks(ctxT(t), []string{"B"})
+	if err != nil || locks["B"].TTL <= 0 {
+		t.Fatalf("targeted read of a value seen persistent, now with a TTL: %+v, %v", locks["B"], err)
 	}
 }

@@ -3,6 +3,7 @@ package redislock
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -51,7 +52,8 @@ func (s *Store) CountLocks(ctx context.Context) (int, error) {
 }
 
 // AllLocks returns every lock key's lock (for the orphan report): a SCAN of the prefix, then
-// the values and TTLs in one pipelined round trip (see readLocks). A key deleted
+// the values in one pipelined round trip, and the TTLs of values not known persistent in
+// another (see readAllLocks). A key deleted
 // between the SCAN and the read is simply absent, as is a lock key that does not hold a
 // string. ctx is checked between SCAN steps, so a deadline stops a long scan.
 func (s *Store) AllLocks(ctx context.Context) (map[string]jobs.Lock, error) {
@@ -59,11 +61,125 @@ func (s *Store) AllLocks(ctx context.Context) (map[string]jobs.Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	locks, err := s.readLocks(ctx, keys)
+	locks, err := s.readAllLocks(ctx, keys)
 	if err != nil {
 		return nil, fmt.Errorf("redislock: read %d scanned locks: %w", len(keys), err)
 	}
 	return locks, nil
+}
+
+// persistentLocks are the locks the last full read found without a TTL, by key, with their
+// values and parsed form. A value is written once with its TTL or without: the backend writes a
+// new uuid at every INICIAR (SET NX EX 10, then PERSIST), the worker a new one at every
+// restore, and nothing here or in the backend adds a TTL to a key that has none. So a key
+// still holding a value seen persistent is persistent still: a full read asks the TTL only of
+// values it has not seen so, and parses only those (after the first run, none in the steady
+// state, instead of one PTTL and one parse per lock). An EXPIRE typed by hand on an unchanged
+// lock is the one thing this misses: that lock reads as persistent until it expires, and is
+// then restored as any lost lock.
+type persistentLocks struct {
+	mu    sync.Mutex
+	byKey map[string]knownLock
+}
+
+type knownLock struct {
+	value string
+	lock  jobs.Lock
+}
+
+func (p *persistentLocks) get() map[string]knownLock {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.byKey
+}
+
+// replace makes m the set (a full read's, so it never outgrows the locks there are). m is not
+// written after.
+func (p *persistentLocks) replace(m map[string]knownLock) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.byKey = m
+}
+
+// readAllLocks is readLocks for a full read: the values first (MGETs, one pipeline), then a
+// PTTL only for keys whose value is not known persistent (a second pipeline, none when every
+// value is known), and the persistent locks remembered for the next full read.
+func (s *Store) readAllLocks(ctx context.Context, keys []string) (map[string]jobs.Lock, error) {
+	values, err := s.mgetAligned(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	prev := s.persistent.get()
+	locks := make(map[string]jobs.Lock, len(keys))
+	next := make(map[string]knownLock, len(keys))
+	var ask []int // indexes into keys
+	for i, v := range values {
+		str, ok := v.(string)
+		if !ok {
+			continue // absent, or not a string
+		}
+		tag, isLock := s.TagOf(keys[i])
+		if !isLock {
+			continue
+		}
+		if k, seen := prev[keys[i]]; seen && k.value == str {
+			locks[tag] = k.lock
+			next[keys[i]] = k
+			continue
+		}
+		ask = append(ask, i)
+	}
+	if len(ask) > 0 {
+		pipe := s.client.Pipeline()
+		cmds := make([]*redis.DurationCmd, len(ask))
+		for j, i := range ask {
+			cmds[j] = pipe.PTTL(ctx, keys[i])
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, err
+		}
+		for j, i := range ask {
+			str := values[i].(string)
+			tag, _ := s.TagOf(keys[i])
+			l := ParseValue(str, s.loc)
+			// A key gone between the MGET and its PTTL (-2) reads as persistent, as in
+			// readLocks, but is not remembered.
+			switch ttl := cmds[j].Val(); {
+			case ttl > 0:
+				l.TTL = ttl
+			case ttl == -1:
+				next[keys[i]] = knownLock{value: str, lock: l}
+			}
+			locks[tag] = l
+		}
+	}
+	s.persistent.replace(next)
+	return locks, nil
+}
+
+// mgetAligned returns the MGET answers of keys in keys' order (nil: absent or not a string),
+// sending MGETs of at most mgetChunk keys each, all in one pipeline. No keys: no round trip.
+func (s *Store) mgetAligned(ctx context.Context, keys []string) ([]any, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.SliceCmd, 0, (len(keys)+mgetChunk-1)/mgetChunk)
+	for start := 0; start < len(keys); start += mgetChunk {
+		cmds = append(cmds, pipe.MGet(ctx, keys[start:min(start+mgetChunk, len(keys))]...))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]any, 0, len(keys))
+	for i, cmd := range cmds {
+		vals := cmd.Val()
+		if want := min(mgetChunk, len(keys)-i*mgetChunk); len(vals) != want {
+			return nil, fmt.Errorf("MGET of %d keys answered %d values", want, len(vals))
+		}
+		out = append(out, vals...)
+	}
+	return out, nil
 }
 
 // scanKeys returns every lock key once. ctx is checked between SCAN steps.

@@ -47,6 +47,7 @@ type Store struct {
 	loc        *time.Location
 	tombTTL    time.Duration
 	historyMax int // 0: off
+	persistent *persistentLocks
 }
 
 var _ jobs.LockStore = (*Store)(nil)
@@ -68,7 +69,8 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	case historyMax < 0:
 		historyMax = 0
 	}
-	return &Store{client: client, prefix: prefix, loc: locationOrDefault(opts.Location), tombTTL: tombTTL, historyMax: historyMax}
+	return &Store{client: client, prefix: prefix, loc: locationOrDefault(opts.Location), tombTTL: tombTTL, historyMax: historyMax,
+		persistent: &persistentLocks{}}
 }
 
 // Prefix is the lock key prefix in use (the keyspace watcher subscribes to it).
