@@ -81,10 +81,10 @@ func ClassifyEach(rows []Row, now time.Time, rules Rules, each func(Classified))
 		c := classifyRow(row, now, rules)
 		// Blank tags are not a tag: many blank rows are not "duplicates" of each other.
 		if c.Tag != "" {
-			if _, dup := seen[c.Tag]; dup {
+			// One map operation per row: the set grows unless the tag was in it already.
+			n := len(seen)
+			if seen[c.Tag] = struct{}{}; len(seen) == n {
 				c = Classified{Row: row, Tag: c.Tag, Class: ClassDuplicateTag}
-			} else {
-				seen[c.Tag] = struct{}{}
 			}
 		}
 		each(c)

@@ -103,10 +103,15 @@ func (s Scope) set() map[string]struct{} {
 func MakePlan(rows []Row, locks map[string]Lock, now time.Time, rules Rules, scope Scope) Plan {
 	p := Plan{locks: locks}
 	inScope := scope.set()
-	// Only locked tags matter for backing: a map of every taken row would be garbage.
-	backing := make(map[string]Backing, len(locks))
-	holder := make(map[string]string)
-	p.first = make(map[string]Classified, len(locks))
+	// Only locked tags matter for backing: a map of every taken row would be garbage. Each
+	// locked tag gets one slot, found by one map lookup per row (a 100,000-row plan is mostly
+	// map lookups).
+	slots := make([]lockedTag, 0, len(locks))
+	index := make(map[string]int, len(locks))
+	for tag, lock := range locks {
+		index[tag] = len(slots)
+		slots = append(slots, lockedTag{tag: tag, lock: lock})
+	}
 	ClassifyEach(rows, now, rules, func(c Classified) {
 		if !scope.full() {
 			if _, ok := inScope[c.Tag]; !ok {
@@ -115,38 +120,43 @@ func MakePlan(rows []Row, locks map[string]Lock, now time.Time, rules Rules, sco
 		}
 		p.Report.Rows++
 		p.Report.count(c)
-		if lock, locked := locks[c.Tag]; locked && c.Tag != "" {
+		var lt *lockedTag
+		if i, locked := index[c.Tag]; locked && c.Tag != "" {
+			lt = &slots[i]
 			if c.Class != ClassDuplicateTag {
-				p.first[c.Tag] = c
+				lt.first, lt.hasFirst = c, true
 			}
-			b := rowBacking(c, lock, now, rules)
-			if prev, seen := backing[c.Tag]; !seen || b > prev {
-				backing[c.Tag] = b
-				holder[c.Tag] = strings.TrimSpace(c.Holder)
+			if b := rowBacking(c, lt.lock, now, rules); !lt.hasRow || b > lt.backing {
+				lt.backing, lt.holder, lt.hasRow = b, strings.TrimSpace(c.Holder), true
 			}
 		}
 		if c.Class == ClassCandidate {
-			p.planCandidate(c, locks)
+			p.planCandidate(c, lt)
 		} else if d := c.Detail(); d != "" {
 			p.Report.addProblem(Problem{Row: c.Number, Tag: c.Tag, Class: string(c.Class), Detail: d})
 		}
 	})
 	p.Backing = make(map[string]Backing, len(locks))
-	for tag, lock := range locks {
-		if _, ok := inScope[tag]; !scope.full() && !ok {
+	p.first = map[string]Classified{}
+	for i := range slots {
+		lt := &slots[i]
+		if _, ok := inScope[lt.tag]; !scope.full() && !ok {
 			continue
 		}
-		b := backing[tag] // no row at all: Unbacked
-		p.Backing[tag] = b
+		b := lt.backing // no row at all: Unbacked
+		p.Backing[lt.tag] = b
+		if lt.hasFirst && (b == OtherHolder || b == OtherOccupation) {
+			p.first[lt.tag] = lt.first // the row a retraction may swap the lock for (Judge)
+		}
 		switch {
 		case b.contradicted():
-			o := Orphan{Tag: tag, Lock: lock, Backing: b}
+			o := Orphan{Tag: lt.tag, Lock: lt.lock, Backing: b}
 			if b == OtherHolder {
-				o.Holder = holder[tag]
+				o.Holder = lt.holder
 			}
 			p.Orphans = append(p.Orphans, o)
-		case lock.TTL > 0:
-			p.Expiring = append(p.Expiring, Expiring{Tag: tag, Lock: lock})
+		case lt.lock.TTL > 0:
+			p.Expiring = append(p.Expiring, Expiring{Tag: lt.tag, Lock: lt.lock})
 		}
 	}
 	sort.Slice(p.Orphans, func(i, j int) bool { return p.Orphans[i].Tag < p.Orphans[j].Tag })
@@ -154,6 +164,17 @@ func MakePlan(rows []Row, locks map[string]Lock, now time.Time, rules Rules, sco
 	p.Report.OrphanLocks = len(p.Orphans)
 	p.Report.ExpiringLocks = len(p.Expiring)
 	return p
+}
+
+// lockedTag is what MakePlan gathers about one locked tag while it reads the rows.
+type lockedTag struct {
+	tag      string
+	lock     Lock
+	backing  Backing // the strongest over the tag's rows so far
+	holder   string  // the holder of the row that gave it
+	hasRow   bool
+	first    Classified // the tag's first row (not a duplicate_tag)
+	hasFirst bool
 }
 
 // backingOfRows judges a lock against every row of its tag, as MakePlan does: rows are in sheet
@@ -208,13 +229,16 @@ func sameWallClock(a, b time.Time) bool {
 	return ay == by && am == bm && ad == bd && ah == bh && amin == bmin && as == bs
 }
 
-func (p *Plan) planCandidate(c Classified, locks map[string]Lock) {
+func (p *Plan) planCandidate(c Classified, lt *lockedTag) {
 	if c.Warning != "" {
 		p.Report.addProblem(Problem{Row: c.Number, Tag: c.Tag, Class: string(c.Warning), Detail: c.Detail()})
 	}
-	lock, locked := locks[c.Tag]
+	var lock Lock
+	if lt != nil {
+		lock = lt.lock
+	}
 	switch {
-	case !locked:
+	case lt == nil:
 		p.Report.Missing++
 		p.Restores = append(p.Restores, c)
 	case lock.WorkerID == c.WorkerID:
