@@ -107,19 +107,21 @@ func JudgeTrust(in TrustInput) TrustVerdict {
 		return v
 	}
 	v := TrustVerdict{Baseline: "accepted"}
-	for _, tag := range sortedKeys(in.Accepted.Occupations) {
-		was := in.Accepted.Occupations[tag]
+	// Only the lost tags are sorted (for the same examples every time), not all 20,000.
+	var lost []string
+	for tag, was := range in.Accepted.Occupations {
+		if now, ok := in.Snapshot[tag]; !ok || now != was {
+			lost = append(lost, tag)
+		}
+	}
+	sort.Strings(lost)
+	v.Lost = len(lost)
+	for _, tag := range lost[:min(len(lost), TrustExamples)] {
 		now, ok := in.Snapshot[tag]
-		if ok && now == was {
-			continue
+		if !ok {
+			now = "free"
 		}
-		v.Lost++
-		if len(v.Examples) < TrustExamples {
-			if !ok {
-				now = "free"
-			}
-			v.Examples = append(v.Examples, fmt.Sprintf("%s: was %s, now %s", tag, was, now))
-		}
+		v.Examples = append(v.Examples, fmt.Sprintf("%s: was %s, now %s", tag, in.Accepted.Occupations[tag], now))
 	}
 	all := len(in.Accepted.Occupations)
 	if v.Lost > TrustHandful && float64(v.Lost) > TrustShare*float64(all) {
