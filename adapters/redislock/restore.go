@@ -19,12 +19,13 @@ var restoreSource string
 // restoreScript decides and writes in one atomic server-side step, so no other client can
 // take, release or re-take the spool between the checks and the write. Run uses EVALSHA and
 // falls back to EVAL when the server has not cached the script (after a restart, say).
-// It appends its history entries itself (history.lua).
-var restoreScript = historyScript(restoreSource)
+// It writes its restore markers (markers.lua) and appends its history entries (history.lua)
+// itself.
+var restoreScript = historyScript(markersSource + "\n" + restoreSource)
 
-// restore.lua reads a spool's tag off its restore marker key, after the prefix's 20 bytes:
-// this fails to compile if the prefix changes length.
-var _ = [1]struct{}{}[len(RestoredPrefix)-20]
+// restore.lua reads a spool's tag off its tombstone key, after the prefix's 20 bytes: this
+// fails to compile if the prefix changes length.
+var _ = [1]struct{}{}[len(TombstonePrefix)-20]
 
 // Restore runs the atomic decide-and-write step for one lock (docs/design.md, "Restoring a
 // lock"): a batch of one. Now is Redis's TIME inside the script, never the caller's clock (see
@@ -38,8 +39,9 @@ var _ = [1]struct{}{}[len(RestoredPrefix)-20]
 //     that is not a number counts as a release happening now: the restore is refused and the
 //     tombstone rewritten to now (with the normal tombstone TTL), so it cannot block forever.
 //  5. restored otherwise: SET NX of a new value (fresh uuid4, OccupiedAt in the store's zone),
-//     without TTL, and the restore marker RestoredKey(Tag) = "{now ms}|{value}" with the TTL
-//     RestoredMarkerTTL(Settle), so the restore is verified later from a fresh snapshot.
+//     without TTL, and the restore marker: field Tag of RestoredKey = "{now ms}|{value}", for
+//     RestoredMarkerTTL(Settle) (markers.lua), so the restore is verified later from a fresh
+//     snapshot.
 //
 // Every outcome but already_locked (which writes nothing) is appended to the history in the
 // same step: `restored`, or `refused` with the outcome and its reason as the detail, with the
@@ -71,11 +73,13 @@ func (s *Store) RestoreBatch(ctx context.Context, reqs []jobs.RestoreRequest) ([
 		return nil, fmt.Errorf("redislock: restore %s: %w", batchName(reqs), err)
 	}
 	// The layout restore.lua reads: nine shared arguments (the last three history.lua's),
-	// then per lock three keys (lock, tombstone, restore marker) and four arguments (value,
-	// worker prefix, occupied-at, snapshot); the history key, then the tally key last.
+	// then per lock two keys (lock, tombstone) and three arguments (value, occupied-at,
+	// snapshot); then the history key, the two generations of the marker hash, and the tally
+	// key last. Nothing per lock is what the script can read off another argument: the tag
+	// follows the tombstone key's prefix, the worker prefix starts the value.
 	first := reqs[0]
-	keys := make([]string, 0, 3*len(reqs)+2)
-	args := make([]any, 0, 9+4*len(reqs))
+	keys := make([]string, 0, 2*len(reqs)+4)
+	args := make([]any, 0, 9+3*len(reqs))
 	args = append(args, first.MaxAge.Milliseconds(), first.Staleness.Milliseconds(),
 		first.Settle.Milliseconds(), s.tombTTL.Milliseconds(), TallyTTL.Milliseconds(),
 		RestoredMarkerTTL(first.Settle).Milliseconds())
@@ -85,11 +89,11 @@ func (s *Store) RestoreBatch(ctx context.Context, reqs []jobs.RestoreRequest) ([
 		if err != nil {
 			return nil, fmt.Errorf("redislock: restore %q: new uuid: %w", req.Tag, err)
 		}
-		keys = append(keys, s.Key(req.Tag), TombstoneKey(req.Tag), RestoredKey(req.Tag))
+		keys = append(keys, s.Key(req.Tag), TombstoneKey(req.Tag))
 		args = append(args, FormatValue(req.WorkerID, id, req.OccupiedAt, s.loc),
-			strconv.Itoa(req.WorkerID)+":", req.OccupiedAt.UnixMilli(), req.SnapshotAt.UnixMilli())
+			req.OccupiedAt.UnixMilli(), req.SnapshotAt.UnixMilli())
 	}
-	keys = append(keys, HistoryKey)
+	keys = append(keys, HistoryKey, RestoredKey, RestoredPreviousKey)
 	if first.RunID != "" {
 		keys = append(keys, TallyKey(first.RunID))
 	}

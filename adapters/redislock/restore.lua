@@ -7,15 +7,19 @@
 -- ARGV[5] tally TTL ms (used only with a tally key)
 -- ARGV[6] restore marker TTL ms
 -- ARGV[7] HISTORY_MAX (0: no history)   ARGV[8] run id   ARGV[9] trigger
--- Then per lock i (i = 1..N), four ARGV from 10 + 4(i-1):
---   new lock value, worker-id prefix (e.g. "93:"), occupied-at ms, snapshot ms
--- KEYS per lock i: KEYS[3i-2] lock key, KEYS[3i-1] release tombstone key,
---   KEYS[3i] restore marker key (reconciler:restored:{TAG}).
--- KEYS[3N+1] the history stream: every restore and every refusal is appended there in this
+-- Then per lock i (i = 1..N), three ARGV from 10 + 3(i-1):
+--   new lock value ("{worker id}:{uuid}:{time}", so the worker-id prefix is read off it),
+--   occupied-at ms, snapshot ms
+-- KEYS per lock i: KEYS[2i-1] lock key, KEYS[2i] release tombstone key
+--   (reconciler:released:{TAG}: the tag is what follows its 20-byte prefix).
+-- KEYS[2N+1] the history stream: every restore and every refusal is appended there in this
 --         same step (history.lua, prepended by Go): one entry per refusal, one entry for all
 --         the restores of the call; already_locked writes nothing and is not recorded (a run
 --         that finds the lock in place has nothing to say about it).
--- KEYS[3N+2] (optional) the run's tally hash: every outcome is counted there in this same step,
+-- KEYS[2N+2] the restore marker hash, KEYS[2N+3] its previous generation (markers.lua,
+--         prepended by Go): one field per restored lock, all written with one HSET at the end,
+--         in this same step, so no restored lock goes unmarked.
+-- KEYS[2N+4] (optional) the run's tally hash: every outcome is counted there in this same step,
 --         so a decision is never made without being counted.
 -- Returns the outcome names, one per lock, in order.
 
@@ -37,7 +41,7 @@ local settle = tonumber(ARGV[3])
 local tomb_ttl = tonumber(ARGV[4])
 
 -- decide is the whole decision for one lock, checks in this order.
-local function decide(lock_key, tomb_key, marker_key, value, prefix, occupied, snapshot)
+local function decide(lock_key, tomb_key, value, occupied, snapshot)
   -- 1. An existing key is never modified (value, type and TTL stay as they are), whatever it holds.
   -- EXISTS first: the usual answer (no key) is then an integer, not TYPE's status table.
   if redis.call('EXISTS', lock_key) == 1 then
@@ -45,6 +49,8 @@ local function decide(lock_key, tomb_key, marker_key, value, prefix, occupied, s
     local held = '(a ' .. kind .. ')'
     if kind == 'string' then
       held = redis.call('GET', lock_key)
+      -- The worker-id prefix ("93:") of the value this restore would write.
+      local prefix = string.sub(value, 1, string.find(value, ':', 1, true))
       if string.sub(held, 1, #prefix) == prefix then
         return 'already_locked'
       end
@@ -85,39 +91,43 @@ local function decide(lock_key, tomb_key, marker_key, value, prefix, occupied, s
   if not redis.call('SET', lock_key, value, 'NX') then
     return 'holder_mismatch', 'the key was taken'
   end
-  -- 6. Mark the restore for verification (docs/design.md, "Verifying restores"):
-  --    "{now ms}|{value}", written only with a lock, in this same step, so no restored lock goes
-  --    unmarked. A later look from a fresh snapshot takes the lock back if the sheet does not
-  --    back it.
-  redis.call('SET', marker_key, now_text .. '|' .. value, 'PX', ARGV[6])
   return 'restored'
 end
 
 -- The layout of the keys and arguments of one lock (restore.go builds the same).
-local KEYS_PER_LOCK, ARGS_PER_LOCK, FIRST_LOCK_ARG = 3, 4, 10
+local KEYS_PER_LOCK, ARGS_PER_LOCK, FIRST_LOCK_ARG = 2, 3, 10
 local n = math.floor((#ARGV - FIRST_LOCK_ARG + 1) / ARGS_PER_LOCK)
 history_open(KEYS[KEYS_PER_LOCK * n + 1], ARGV[7], ARGV[8], ARGV[9])
+markers_open(KEYS[KEYS_PER_LOCK * n + 2], KEYS[KEYS_PER_LOCK * n + 3], ARGV[6], now_text)
 local outcomes = {}
 local counts = {}
 for i = 1, n do
   local k = KEYS_PER_LOCK * (i - 1)
   local a = FIRST_LOCK_ARG + ARGS_PER_LOCK * (i - 1)
-  local outcome, why = decide(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a], ARGV[a + 1],
-    tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
+  local value = ARGV[a]
+  local outcome, why = decide(KEYS[k + 1], KEYS[k + 2], value, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]))
   outcomes[i] = outcome
   counts[outcome] = (counts[outcome] or 0) + 1
-  -- The tag is what follows the restore marker key's 20-byte prefix (reconciler:restored:).
-  if outcome == 'restored' then
-    history_collect(string.sub(KEYS[k + 3], 21), 'restored', ARGV[a])
-  elseif outcome ~= 'already_locked' then
-    history_add(string.sub(KEYS[k + 3], 21), 'refused', ARGV[a], outcome .. ': ' .. why)
+  if outcome ~= 'already_locked' then
+    -- The tag is what follows the tombstone key's 20-byte prefix (reconciler:released:).
+    local tag = string.sub(KEYS[k + 2], 21)
+    if outcome == 'restored' then
+      -- Mark the restore for verification (docs/design.md, "Verifying restores"): a later look
+      -- from a fresh snapshot takes the lock back if the sheet does not back it.
+      marker_collect(tag, value)
+      history_collect(tag, 'restored', value)
+    else
+      history_add(tag, 'refused', value, outcome .. ': ' .. why)
+    end
   end
 end
 
--- One entry for all the restores of this call (history.lua).
+-- One HSET for the markers of all the restores of this call (markers.lua), and one entry for
+-- them in the history (history.lua).
+markers_flush()
 history_flush()
 
-local tally = KEYS[KEYS_PER_LOCK * n + 2]
+local tally = KEYS[KEYS_PER_LOCK * n + 4]
 if tally then
   -- pcall: a tally key someone broke (another type, a field that is not a number) must not turn
   -- decisions already written into an error; the count is lost, the locks are right.

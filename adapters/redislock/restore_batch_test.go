@@ -78,8 +78,12 @@ func (e *env) keyspace(t *testing.T) map[string]string {
 		switch kind {
 		case "string":
 			v = msRe.ReplaceAllString(uuidRe.ReplaceAllString(e.client.Get(ctx, k).Val(), "UUID"), "MS")
-		case "hash":
-			v = fmt.Sprint(e.client.HGetAll(ctx, k).Val())
+		case "hash": // the restore markers hold "{ms}|{value}" too
+			fields := e.client.HGetAll(ctx, k).Val()
+			for f, fv := range fields {
+				fields[f] = msRe.ReplaceAllString(uuidRe.ReplaceAllString(fv, "UUID"), "MS")
+			}
+			v = fmt.Sprint(fields)
 		}
 		out[k] = fmt.Sprintf("%s %s ttl=%v", kind, v, e.client.PTTL(ctx, k).Val() > 0)
 	}
