@@ -5,8 +5,8 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -72,32 +72,51 @@ func (s *Store) RestoreBatch(ctx context.Context, reqs []jobs.RestoreRequest) ([
 	if err := validateBatch(reqs); err != nil {
 		return nil, fmt.Errorf("redislock: restore %s: %w", batchName(reqs), err)
 	}
-	// The layout restore.lua reads: nine shared arguments (the last three history.lua's),
-	// then per lock two keys (lock, tombstone) and three arguments (value, occupied-at,
-	// snapshot); then the history key, the two generations of the marker hash, and the tally
-	// key last. Nothing per lock is what the script can read off another argument: the tag
-	// follows the tombstone key's prefix, the worker prefix starts the value.
+	// The layout restore.lua reads: nine shared arguments (the last three history.lua's), the
+	// batch's snapshot when every lock shares it ("" otherwise), its earliest occupation, and
+	// its history field for when every lock is restored (see groupedSpools); then per lock two keys (lock, tombstone) and two or three arguments (value, occupied-at,
+	// and the snapshot only when not shared); then the history key, the two generations of the
+	// marker hash, and the tally key last. Nothing per lock is what the script can read off
+	// another argument: the tag follows the tombstone key's prefix, the worker prefix starts
+	// the value.
 	first := reqs[0]
+	snapshot, earliest, shared := first.SnapshotAt.UnixMilli(), first.OccupiedAt.UnixMilli(), true
+	for _, req := range reqs {
+		shared = shared && req.SnapshotAt.UnixMilli() == snapshot
+		earliest = min(earliest, req.OccupiedAt.UnixMilli())
+	}
+	perLock := 2
+	var sharedArg any = snapshot
+	if !shared {
+		perLock, sharedArg = 3, ""
+	}
 	keys := make([]string, 0, 2*len(reqs)+4)
-	args := make([]any, 0, 9+3*len(reqs))
+	args := make([]any, 0, 12+perLock*len(reqs))
 	args = append(args, first.MaxAge.Milliseconds(), first.Staleness.Milliseconds(),
 		first.Settle.Milliseconds(), s.tombTTL.Milliseconds(), TallyTTL.Milliseconds(),
 		RestoredMarkerTTL(first.Settle).Milliseconds())
 	args = append(args, s.historyArgs(first.RunID, first.Trigger)...)
-	for _, req := range reqs {
+	values := make([]string, len(reqs))
+	for i, req := range reqs {
 		id, err := uuid.NewRandom()
 		if err != nil {
 			return nil, fmt.Errorf("redislock: restore %q: new uuid: %w", req.Tag, err)
 		}
+		values[i] = FormatValue(req.WorkerID, id, req.OccupiedAt, s.loc)
+	}
+	args = append(args, sharedArg, earliest, s.groupedSpools(reqs, values))
+	for i, req := range reqs {
 		keys = append(keys, s.Key(req.Tag), TombstoneKey(req.Tag))
-		args = append(args, FormatValue(req.WorkerID, id, req.OccupiedAt, s.loc),
-			req.OccupiedAt.UnixMilli(), req.SnapshotAt.UnixMilli())
+		args = append(args, values[i], req.OccupiedAt.UnixMilli())
+		if perLock == 3 {
+			args = append(args, req.SnapshotAt.UnixMilli())
+		}
 	}
 	keys = append(keys, HistoryKey, RestoredKey, RestoredPreviousKey)
 	if first.RunID != "" {
 		keys = append(keys, TallyKey(first.RunID))
 	}
-	res, err := restoreScript.Run(ctx, s.client, keys, args...).StringSlice()
+	res, err := restoreScript.Run(ctx, s.client, keys, args...).Text()
 	if err != nil {
 		return nil, fmt.Errorf("redislock: restore %s: %w", batchName(reqs), err)
 	}
@@ -105,13 +124,41 @@ func (s *Store) RestoreBatch(ctx context.Context, reqs []jobs.RestoreRequest) ([
 		return nil, fmt.Errorf("redislock: restore %s: script answered %d outcomes for %d locks", batchName(reqs), len(res), len(reqs))
 	}
 	out := make([]jobs.RestoreOutcome, len(res))
-	for i, r := range res {
-		if !slices.Contains(jobs.RestoreOutcomes, jobs.RestoreOutcome(r)) {
-			return nil, fmt.Errorf("redislock: restore %q: script answered unknown outcome %q", reqs[i].Tag, r)
+	for i := range len(res) {
+		o, ok := outcomeCodes[res[i]]
+		if !ok {
+			return nil, fmt.Errorf("redislock: restore %q: script answered unknown outcome %q", reqs[i].Tag, res[i])
 		}
-		out[i] = jobs.RestoreOutcome(r)
+		out[i] = o
 	}
 	return out, nil
+}
+
+// groupedSpools is the `spools` field of the history entry history.lua's history_collect and
+// history_flush would write for reqs if every one is restored with values: tag US value RS tag
+// US value ..., in order. The script writes it as it is when that happens (the usual batch),
+// instead of building it lock by lock. "" for a single lock (its entry is not grouped) and
+// with the history off.
+func (s *Store) groupedSpools(reqs []jobs.RestoreRequest, values []string) string {
+	if len(reqs) < 2 || s.historyMax <= 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, req := range reqs {
+		if i > 0 {
+			b.WriteString(groupRecord)
+		}
+		b.WriteString(req.Tag)
+		b.WriteString(groupUnit)
+		b.WriteString(values[i])
+	}
+	return b.String()
+}
+
+// outcomeCodes are the letters restore.lua answers, one per lock (its CODES).
+var outcomeCodes = map[byte]jobs.RestoreOutcome{
+	'R': jobs.OutcomeRestored, 'A': jobs.OutcomeAlreadyLocked, 'H': jobs.OutcomeHolderMismatch,
+	'O': jobs.OutcomeTooOld, 'S': jobs.OutcomeStaleSnapshot, 'L': jobs.OutcomeRecentlyReleased,
 }
 
 // batchName names a batch in errors: the tag of a single restore, the size and first tag of
