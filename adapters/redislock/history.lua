@@ -77,6 +77,9 @@ end
 local HISTORY_GROUPS = {}
 local HISTORY_GROUP_ORDER = {}
 local function history_collect(tag, action, value)
+  if HISTORY.key == nil or HISTORY.max <= 0 then
+    return -- the history is off: nothing to flush
+  end
   local g = HISTORY_GROUPS[action]
   if g == nil then
     g = {}
