@@ -21,6 +21,8 @@
 --     disappears by itself;
 --   - readers (marker.go) treat a field older than the TTL as absent, exactly as the key per
 --     marker used to expire, and take a tag's newer marker when both generations have one.
+-- The TTL is the writer's (RELEASE_SETTLE + 15 min): replicas are expected to share it. With
+-- different ones a field may go before its writer's TTL (readers then see no marker).
 -- A current hash without TTL (someone removed it) has an unknown age: it is renamed away too.
 -- A key of another type where the hash should be is replaced: markers are the worker's own
 -- bookkeeping, and a lock must never stay unmarked because its marker could not be written.
