@@ -73,29 +73,19 @@ func (s *Store) RestoreBatch(ctx context.Context, reqs []jobs.RestoreRequest) ([
 		return nil, fmt.Errorf("redislock: restore %s: %w", batchName(reqs), err)
 	}
 	// The layout restore.lua reads: nine shared arguments (the last three history.lua's), the
-	// batch's snapshot when every lock shares it ("" otherwise), its earliest occupation, and
-	// its history field for when every lock is restored (see groupedSpools); then per lock two keys (lock, tombstone) and two or three arguments (value, occupied-at,
-	// and the snapshot only when not shared); then the history key, the two generations of the
-	// marker hash, and the tally key last. Nothing per lock is what the script can read off
-	// another argument: the tag follows the tombstone key's prefix, the worker prefix starts
-	// the value.
+	// batch's snapshot when every lock shares it ("" otherwise), its earliest occupation, its
+	// history field for when every lock is restored (see groupedSpools), and how many
+	// arguments a lock has; then per lock two keys (lock, tombstone) and its arguments: the
+	// value, then its occupation and its snapshot where the batch does not stand for them; then
+	// the history key, the two generations of the marker hash, and the tally key last. Nothing
+	// per lock is what the script can read off another argument: the tag follows the tombstone
+	// key's prefix, the worker prefix starts the value.
 	first := reqs[0]
 	snapshot, earliest, shared := first.SnapshotAt.UnixMilli(), first.OccupiedAt.UnixMilli(), true
 	for _, req := range reqs {
 		shared = shared && req.SnapshotAt.UnixMilli() == snapshot
 		earliest = min(earliest, req.OccupiedAt.UnixMilli())
 	}
-	perLock := 2
-	var sharedArg any = snapshot
-	if !shared {
-		perLock, sharedArg = 3, ""
-	}
-	keys := make([]string, 0, 2*len(reqs)+4)
-	args := make([]any, 0, 12+perLock*len(reqs))
-	args = append(args, first.MaxAge.Milliseconds(), first.Staleness.Milliseconds(),
-		first.Settle.Milliseconds(), s.tombTTL.Milliseconds(), TallyTTL.Milliseconds(),
-		RestoredMarkerTTL(first.Settle).Milliseconds())
-	args = append(args, s.historyArgs(first.RunID, first.Trigger)...)
 	values := make([]string, len(reqs))
 	for i, req := range reqs {
 		id, err := uuid.NewRandom()
@@ -104,19 +94,47 @@ func (s *Store) RestoreBatch(ctx context.Context, reqs []jobs.RestoreRequest) ([
 		}
 		values[i] = FormatValue(req.WorkerID, id, req.OccupiedAt, s.loc)
 	}
-	args = append(args, sharedArg, earliest, s.groupedSpools(reqs, values))
-	for i, req := range reqs {
+	keys := make([]string, 0, 2*len(reqs)+4)
+	for _, req := range reqs {
 		keys = append(keys, s.Key(req.Tag), TombstoneKey(req.Tag))
-		args = append(args, values[i], req.OccupiedAt.UnixMilli())
-		if perLock == 3 {
-			args = append(args, req.SnapshotAt.UnixMilli())
-		}
 	}
 	keys = append(keys, HistoryKey, RestoredKey, RestoredPreviousKey)
 	if first.RunID != "" {
 		keys = append(keys, TallyKey(first.RunID))
 	}
-	res, err := restoreScript.Run(ctx, s.client, keys, args...).Text()
+	spools := s.groupedSpools(reqs, values)
+	call := func(perLock int) (string, error) {
+		args := make([]any, 0, 13+perLock*len(reqs))
+		args = append(args, first.MaxAge.Milliseconds(), first.Staleness.Milliseconds(),
+			first.Settle.Milliseconds(), s.tombTTL.Milliseconds(), TallyTTL.Milliseconds(),
+			RestoredMarkerTTL(first.Settle).Milliseconds())
+		args = append(args, s.historyArgs(first.RunID, first.Trigger)...)
+		var sharedArg any = ""
+		if shared {
+			sharedArg = snapshot
+		}
+		args = append(args, sharedArg, earliest, spools, perLock)
+		for i, req := range reqs {
+			args = append(args, values[i])
+			if perLock >= 2 {
+				args = append(args, req.OccupiedAt.UnixMilli())
+			}
+			if perLock == 3 {
+				args = append(args, req.SnapshotAt.UnixMilli())
+			}
+		}
+		return restoreScript.Run(ctx, s.client, keys, args...).Text()
+	}
+	// A shared snapshot: the value alone, unless a lock may be too old ("" answered: the script
+	// wrote nothing), then with the occupations.
+	perLock := 3
+	if shared {
+		perLock = 1
+	}
+	res, err := call(perLock)
+	if err == nil && res == "" && perLock == 1 {
+		res, err = call(2)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("redislock: restore %s: %w", batchName(reqs), err)
 	}

@@ -12,9 +12,12 @@
 -- ARGV[11] the earliest occupied-at ms of the batch
 -- ARGV[12] the history's `spools` field for the batch if every lock is restored (tag US value
 --          RS tag US value ..., in order: what history_collect would build), or ''
--- Then per lock i (i = 1..N), from ARGV[13]: the new lock value ("{worker id}:{uuid}:{time}",
---   so the worker-id prefix is read off it), its occupied-at ms, and its snapshot ms only when
---   ARGV[10] is ''.
+-- ARGV[13] how many arguments each lock has (below): 1, 2, or 3
+-- Then per lock i (i = 1..N), from ARGV[14]: the new lock value ("{worker id}:{uuid}:{time}",
+--   so the worker-id prefix is read off it); with 2 or 3, its occupied-at ms; with 3 (only when
+--   ARGV[10] is ''), its snapshot ms. With 1 the locks' times are not sent: the batch's earliest
+--   occupation stands for them while it is not too old, and when it is, the call writes
+--   nothing and answers '' (no letter at all): the caller sends the batch again with 2.
 -- KEYS per lock i: KEYS[2i-1] lock key, KEYS[2i] release tombstone key
 --   (reconciler:released:{TAG}: the tag is what follows its 20-byte prefix).
 -- KEYS[2N+1] the history stream: every restore and every refusal is appended there in this
@@ -54,16 +57,18 @@ local CODES = { restored = 'R', already_locked = 'A', holder_mismatch = 'H', too
   stale_snapshot = 'S', recently_released = 'L' }
 
 -- The layout of the arguments of one lock (restore.go builds the same).
-local FIRST_LOCK_ARG = 13
+local FIRST_LOCK_ARG = 14
+local ARGS_PER_LOCK = tonumber(ARGV[13])
 local shared_snapshot = nil
-local ARGS_PER_LOCK = 3
 if ARGV[10] ~= '' then
   shared_snapshot = tonumber(ARGV[10])
-  ARGS_PER_LOCK = 2
 end
 -- No lock of the batch is too old when its earliest is not: check 2 then passes for all
 -- without reading each lock's time (now - occupied <= now - earliest <= max age).
 local none_too_old = now - tonumber(ARGV[11]) <= max_age
+if not none_too_old and ARGS_PER_LOCK == 1 then
+  return '' -- some lock may be too old: its time is needed (nothing was written)
+end
 -- With a shared snapshot, check 3 has one answer for the whole batch.
 local shared_stale = shared_snapshot ~= nil and now - shared_snapshot > staleness
 

@@ -296,7 +296,8 @@ func TestRestoreBatchSharedSnapshotAsSingles(t *testing.T) {
 		name    string
 		cases   []batchCase
 		perLock bool // whether each lock is checked on its own (an EXISTS per lock)
-	}{{"tombstones and an aged-out lock", all, true}, {"clear", clear, false}, {"stale", stale, true}} {
+		calls   int  // script calls: 2 when a lock may be too old (its time is sent then)
+	}{{"tombstones and an aged-out lock", all, true, 2}, {"clear", clear, false, 1}, {"stale", stale, true, 1}} {
 		t.Run(batch.name, func(t *testing.T) {
 			batchEnv, singleEnv := newEnv(t, Options{}), newEnv(t, Options{})
 			var reqs []jobs.RestoreRequest
@@ -307,13 +308,19 @@ func TestRestoreBatchSharedSnapshotAsSingles(t *testing.T) {
 				}
 				reqs = append(reqs, c.request(now))
 			}
-			exists := batchEnv.cmdCalls(t, "exists")
+			if err := restoreScript.Load(ctxT(t), batchEnv.client).Err(); err != nil {
+				t.Fatal(err)
+			}
+			exists, calls := batchEnv.cmdCalls(t, "exists"), batchEnv.cmdCalls(t, "evalsha")
 			got, err := batchEnv.store.RestoreBatch(ctxT(t), reqs)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if n := batchEnv.cmdCalls(t, "exists") - exists; batch.perLock != (n > 1) {
 				t.Errorf("%d EXISTS for %d locks; per lock: %v", n, len(reqs), batch.perLock)
+			}
+			if n := batchEnv.cmdCalls(t, "evalsha") - calls; n != batch.calls {
+				t.Errorf("%d script calls, want %d", n, batch.calls)
 			}
 			for i, c := range batch.cases {
 				single := mustRestore(t, singleEnv, reqs[i])
