@@ -67,7 +67,9 @@ const MaxRestoreBatch = 1000
 // decided on its own, with Restore's checks in Restore's order, atomically (a script runs
 // alone), and never overwritten. The outcomes come back in the requests' order. Requests of
 // one batch share MaxAge, Staleness, Settle and RunID (one run's restores); each has its
-// own tag, worker, occupation and snapshot time.
+// own tag, worker, occupation and snapshot time. (A batch whose requests share their snapshot
+// is sent without the occupations first; if the script finds a lock may be too old, it writes
+// nothing and the batch is sent again with them: then two calls, the second deciding all.)
 func (s *Store) RestoreBatch(ctx context.Context, reqs []jobs.RestoreRequest) ([]jobs.RestoreOutcome, error) {
 	if err := validateBatch(reqs); err != nil {
 		return nil, fmt.Errorf("redislock: restore %s: %w", batchName(reqs), err)
