@@ -46,7 +46,7 @@ var RestoreOutcomes = []RestoreOutcome{
 	OutcomeRecentlyReleased, OutcomeStaleSnapshot, OutcomeTooOld,
 }
 
-// RestoreMarker is what a restore leaves beside the lock it wrote (reconciler:restored:{TAG}):
+// RestoreMarker is what a restore leaves beside the lock it wrote (field TAG of reconciler:restored):
 // the value and when it was written, until a look from a fresh snapshot has verified it.
 type RestoreMarker struct {
 	Value string

@@ -245,7 +245,7 @@ func TestRetractionForAnotherOccupationSwaps(t *testing.T) {
 		t.Errorf("%d replacement log lines, want 1", n)
 	}
 	// The new lock is verified in turn: its marker goes, the lock stays.
-	if !eventually(15*time.Second, func() bool { n, _ := rds.Do("EXISTS", "reconciler:restored:SWAP"); return n == "0" }) {
+	if !eventually(15*time.Second, func() bool { n, _ := rds.Do("HEXISTS", "reconciler:restored", "SWAP"); return n == "0" }) {
 		t.Error("the replacing lock's restore marker was never verified")
 	}
 	if !holds(rds, "SWAP", 95, second) {

@@ -6,16 +6,9 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"reconciler/jobs"
 )
-
-//go:embed delete_if_value.lua
-var deleteIfValueSource string
-
-// deleteIfValueScript compares and deletes one string key atomically (restore markers).
-var deleteIfValueScript = redis.NewScript(deleteIfValueSource)
 
 //go:embed delete_lock.lua
 var deleteLockSource string
@@ -32,7 +25,8 @@ var deleteLockScript = historyScript(deleteLockSource)
 // deletion is seen by no keyspace watcher as a release (the key is renamed away, then
 // deleted): the worker's own deletions leave no tombstone.
 func (s *Store) DeleteLock(ctx context.Context, tag, value, action string, note jobs.HistoryNote) (bool, error) {
-	keys := []string{s.Key(tag), RestoredKey(tag), OrphansKey, DeletingKey(tag), HistoryKey}
+	keys := []string{s.Key(tag), RestoredKey, OrphansKey, DeletingKey(tag), HistoryKey,
+		RestoredPreviousKey, LegacyRestoredKey(tag)}
 	args := append([]any{value, tag, action, note.Detail}, s.historyArgs(note.RunID, note.Trigger)...)
 	n, err := deleteLockScript.Run(ctx, s.client, keys, args...).Int64()
 	if err != nil {
@@ -45,8 +39,8 @@ func (s *Store) DeleteLock(ctx context.Context, tag, value, action string, note 
 var replaceLockSource string
 
 // replaceLockScript compares and sets a lock to another occupation's value, with its restore
-// marker, in one step (see ReplaceLock).
-var replaceLockScript = historyScript(replaceLockSource)
+// marker (markers.lua), in one step (see ReplaceLock).
+var replaceLockScript = historyScript(markersSource + "\n" + replaceLockSource)
 
 // ReplaceLock swaps the lock of req.Tag for a fresh lock of req's worker and occupation time
 // (the backend's format, a new uuid4, persistent) only while the key still holds old, writing
@@ -55,7 +49,7 @@ var replaceLockScript = historyScript(replaceLockSource)
 // whether it swapped.
 func (s *Store) ReplaceLock(ctx context.Context, old string, req jobs.RestoreRequest, note jobs.HistoryNote) (string, bool, error) {
 	value := FormatValue(req.WorkerID, uuid.New(), req.OccupiedAt, s.loc)
-	keys := []string{s.Key(req.Tag), RestoredKey(req.Tag), OrphansKey, HistoryKey}
+	keys := []string{s.Key(req.Tag), RestoredKey, OrphansKey, HistoryKey, RestoredPreviousKey, LegacyRestoredKey(req.Tag)}
 	args := append([]any{old, value, RestoredMarkerTTL(req.Settle).Milliseconds(), req.Tag, note.Detail},
 		s.historyArgs(note.RunID, note.Trigger)...)
 	n, err := replaceLockScript.Run(ctx, s.client, keys, args...).Int64()

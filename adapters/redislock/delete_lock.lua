@@ -1,7 +1,8 @@
 -- Compare-and-delete a lock and its bookkeeping in one step (a retraction or an orphan release).
--- KEYS[1] lock key   KEYS[2] restore marker key   KEYS[3] orphan sightings hash
+-- KEYS[1] lock key   KEYS[2] restore marker hash (field ARGV[2])   KEYS[3] orphan sightings hash
 -- KEYS[4] the deleting key of the tag (reconciler:deleting:{TAG}), a name no lock key can have
--- KEYS[5] the history stream
+-- KEYS[5] the history stream   KEYS[6] the marker hash's previous generation (field ARGV[2])
+-- KEYS[7] the tag's marker key of earlier versions (reconciler:restored:{TAG})
 -- ARGV[1] the lock value that was judged   ARGV[2] the tag (field of KEYS[3])
 -- ARGV[3] the history action (retracted, released, ...)   ARGV[4] its detail (the reason)
 -- ARGV[5] HISTORY_MAX   ARGV[6] run id   ARGV[7] trigger (history.lua's history_open)
@@ -27,7 +28,10 @@ if type(renamed) == 'table' and renamed.err then
   -- then tombstones this deletion like a release, as before: slower to re-take, never wrong.
   redis.call('DEL', KEYS[1])
 end
-redis.call('DEL', KEYS[4], KEYS[2])
+redis.call('DEL', KEYS[4], KEYS[7])
+-- pcall: a marker hash someone replaced by another type holds no marker of this lock.
+redis.pcall('HDEL', KEYS[2], ARGV[2])
+redis.pcall('HDEL', KEYS[6], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 history_open(KEYS[5], ARGV[5], ARGV[6], ARGV[7])
 history_add(ARGV[2], ARGV[3], ARGV[1], ARGV[4])

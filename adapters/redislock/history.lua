@@ -10,6 +10,9 @@
 --       one entry: XADD key MAXLEN ~ maxlen * tag … action … [value …] [run_id …]
 --       [trigger …] [detail …]. Empty fields are left out (fewer bytes per entry). The
 --       entry's time is its ID, stamped by Redis's own clock (the TIME every script uses).
+--   history_add_spools(action, spools)
+--       one grouped entry (below) whose `spools` field the caller already has: a restore batch
+--       whose every lock was restored gets it from Go, built from the same tags and values.
 --   history_collect(tag, action, value)   then, once at the end, history_flush()
 --       the same for many spools of one call with the same action and no detail (a batch's
 --       restores): history_flush writes ONE entry per action, with the field `spools` =
@@ -62,9 +65,21 @@ local function history_add(tag, action, value, detail)
   redis.pcall(unpack(a))
 end
 
+local function history_add_spools(action, spools)
+  if HISTORY.key == nil or HISTORY.max <= 0 then
+    return
+  end
+  local a = { 'XADD', HISTORY.key, 'MAXLEN', '~', HISTORY.max, '*', 'action', action, 'spools', spools }
+  history_run_fields(a)
+  redis.pcall(unpack(a))
+end
+
 local HISTORY_GROUPS = {}
 local HISTORY_GROUP_ORDER = {}
 local function history_collect(tag, action, value)
+  if HISTORY.key == nil or HISTORY.max <= 0 then
+    return -- the history is off: nothing to flush
+  end
   local g = HISTORY_GROUPS[action]
   if g == nil then
     g = {}
@@ -83,9 +98,7 @@ local function history_flush()
       local bar = string.find(g[1], '\31', 1, true)
       history_add(string.sub(g[1], 1, bar - 1), action, string.sub(g[1], bar + 1), '')
     else
-      local a = { 'XADD', HISTORY.key, 'MAXLEN', '~', HISTORY.max, '*', 'action', action, 'spools', table.concat(g, '\30') }
-      history_run_fields(a)
-      redis.pcall(unpack(a))
+      history_add_spools(action, table.concat(g, '\30'))
     end
   end
   HISTORY_GROUPS = {}

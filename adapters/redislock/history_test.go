@@ -228,10 +228,11 @@ func TestSpoolState(t *testing.T) {
 		t.Fatalf("empty spool: %+v, %v", empty, err)
 	}
 	const v = "93:0b7f5c62-1111-4222-8333-444455556666:13-05-2026 11:33:48"
-	at := time.UnixMilli(1_778_000_000_000)
+	at := e.redisNow(t).Add(-time.Minute)
 	e.srv.MustDo("SET", "spool_lock:"+tag, v, "PX", "60000")
-	e.srv.MustDo("SET", RestoredKey(tag), encodeStamped(at, v))
-	e.srv.MustDo("SET", TombstoneKey(tag), "1778000000000")
+	e.setMarker(t, RestoredKey, tag, at, v)
+	e.setMarker(t, RestoredPreviousKey, tag, at.Add(-time.Second), "93:older")
+	e.srv.MustDo("SET", TombstoneKey(tag), strconv.FormatInt(at.UnixMilli(), 10))
 	e.srv.MustDo("HSET", OrphansKey, tag, encodeStamped(at, v))
 	keys := e.srv.MustDo("DBSIZE")
 	st, err := e.store.SpoolState(ctxT(t), tag)
@@ -241,7 +242,7 @@ func TestSpoolState(t *testing.T) {
 	if st.Lock == nil || st.Lock.Value != v || st.Lock.WorkerID != 93 || st.TTL <= 0 || st.TTL > time.Minute {
 		t.Errorf("lock %+v ttl %v", st.Lock, st.TTL)
 	}
-	if st.Marker == nil || !st.Marker.At.Equal(at) || st.Sighting == nil || st.Sighting.Value != v || st.Tombstone == nil || !st.Tombstone.Equal(at) {
+	if st.Marker == nil || !st.Marker.At.Equal(at) || st.Marker.Value != v || st.Sighting == nil || st.Sighting.Value != v || st.Tombstone == nil || !st.Tombstone.Equal(at) {
 		t.Errorf("bookkeeping %+v %+v %v", st.Marker, st.Sighting, st.Tombstone)
 	}
 	if e.srv.MustDo("DBSIZE") != keys {

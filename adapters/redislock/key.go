@@ -12,10 +12,28 @@ import (
 // It does not follow LOCK_KEY_PREFIX, so tombstones never match the lock key pattern.
 const TombstonePrefix = "reconciler:released:"
 
-// RestoredPrefix starts every restore marker key: `reconciler:restored:{TAG}` holds
-// "{restore unix ms}|{lock value}" for a lock this worker restored and has not verified yet
-// (docs/design.md, "The release race"). Written by the restore script, in the same step as the lock.
-const RestoredPrefix = "reconciler:restored:"
+// RestoredKey is the hash of restore markers: field TAG, value "{restore unix ms}|{lock
+// value}" for a lock this worker restored (or replaced) and has not verified yet (docs/design.md,
+// "Verifying restores"). Written by the restore script in the same step as the lock: one HSET
+// per script call for all the locks it restored, instead of one key per lock.
+//
+// A marker lives RestoredMarkerTTL (RELEASE_SETTLE + 15 minutes), but Redis 7.0 has no TTL per
+// field, so the hash comes in two generations: RestoredKey, which a writer renames to
+// RestoredPreviousKey once it is more than one marker TTL old, and the previous generation,
+// which lives one marker TTL more. Every field so outlives its TTL, and none lives more than
+// three: the hashes stay bounded however long restores go on, and both disappear when idle.
+// Readers treat a field older than the TTL as absent (markers.lua, marker.go).
+const RestoredKey = "reconciler:restored"
+
+// RestoredPreviousKey is the previous generation of RestoredKey (see there).
+const RestoredPreviousKey = "reconciler:restored_previous"
+
+// LegacyRestoredPrefix starts the restore markers of earlier versions: one string key
+// `reconciler:restored:{TAG}` per lock, "{ms}|{value}", with the marker TTL. A worker of an
+// earlier version may still write them during a rolling deploy, and they live one marker TTL
+// after; so they are still read (the newer of a tag's markers counts), dropped with the
+// markers that supersede them, and deleted with their lock. None is written any more.
+const LegacyRestoredPrefix = "reconciler:restored:"
 
 // OrphansKey is the hash of orphan sightings: field TAG, value "{first-seen unix ms}|{lock
 // value}", the first snapshot that saw that value unbacked (docs/design.md, "Orphan locks"). One
@@ -46,8 +64,8 @@ const DeletingPrefix = "reconciler:deleting:"
 // DeletingKey is the key tag's lock is renamed to while the worker deletes it.
 func DeletingKey(tag string) string { return DeletingPrefix + tag }
 
-// RestoredKey is the restore marker key of tag.
-func RestoredKey(tag string) string { return RestoredPrefix + tag }
+// LegacyRestoredKey is the restore marker key an earlier version wrote for tag.
+func LegacyRestoredKey(tag string) string { return LegacyRestoredPrefix + tag }
 
 // Key is the lock key of tag: `{prefix}{TAG}`, exactly as the backend writes it.
 func (s *Store) Key(tag string) string { return s.prefix + tag }

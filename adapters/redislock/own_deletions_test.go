@@ -92,7 +92,9 @@ func TestReplaceLockSwapsInOneStep(t *testing.T) {
 	old := FormatValue(93, uuid.New(), time.Date(2026, 5, 13, 11, 0, 0, 0, loc), loc)
 	at := time.Date(2026, 5, 13, 11, 30, 5, 0, loc)
 	e.srv.MustDo("SET", key, old)
-	e.srv.MustDo("SET", RestoredKey(tag), encodeStamped(time.UnixMilli(1_778_000_000_000), old))
+	// The restored value's marker, in the previous generation, and an earlier version's key.
+	e.setMarker(t, RestoredPreviousKey, tag, e.redisNow(t).Add(-time.Minute), old)
+	e.srv.MustDo("SET", LegacyRestoredKey(tag), encodeStamped(e.redisNow(t).Add(-2*time.Minute), old), "PX", "600000")
 	if err := e.store.UpdateOrphans(ctxT(t), map[string]jobs.OrphanSighting{tag: {Value: old, FirstSeen: at}}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -137,12 +139,18 @@ func TestReplaceLockSwapsInOneStep(t *testing.T) {
 	if ttl := e.pttl(t, key); ttl != -1 {
 		t.Fatalf("the new lock has PTTL %d, want none", ttl)
 	}
-	markerAt, markerValue, ok := decodeStamped(e.srv.MustDo("GET", RestoredKey(tag)))
+	markerAt, markerValue, ok := decodeStamped(e.srv.MustDo("HGET", RestoredKey, tag))
 	if !ok || markerValue != v || markerAt.Before(before) {
 		t.Fatalf("marker %v %q, want the new value at Redis time ≥ %v", markerAt, markerValue, before)
 	}
-	if ttl := e.pttl(t, RestoredKey(tag)); ttl <= 0 || ttl > RestoredMarkerTTL(time.Minute).Milliseconds() {
-		t.Fatalf("marker PTTL %d", ttl)
+	if ttl := e.pttl(t, RestoredKey); ttl <= RestoredMarkerTTL(time.Minute).Milliseconds() || ttl > 2*RestoredMarkerTTL(time.Minute).Milliseconds() {
+		t.Fatalf("marker hash PTTL %d, want two marker TTLs from its birth", ttl)
+	}
+	if n := e.markerPlaces(t, tag); n != 1 {
+		t.Fatalf("the tag has markers in %d places after the swap, want only the new one", n)
+	}
+	if got, err := e.store.Markers(ctxT(t), []string{tag}); err != nil || got[tag].Value != v {
+		t.Fatalf("Markers = %v, %v; want the new value's", got, err)
 	}
 	if e.srv.MustDo("HEXISTS", OrphansKey, tag) != "0" {
 		t.Fatal("the old value's sighting outlived the swap")

@@ -5,8 +5,8 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -19,12 +19,13 @@ var restoreSource string
 // restoreScript decides and writes in one atomic server-side step, so no other client can
 // take, release or re-take the spool between the checks and the write. Run uses EVALSHA and
 // falls back to EVAL when the server has not cached the script (after a restart, say).
-// It appends its history entries itself (history.lua).
-var restoreScript = historyScript(restoreSource)
+// It writes its restore markers (markers.lua) and appends its history entries (history.lua)
+// itself.
+var restoreScript = historyScript(markersSource + "\n" + restoreSource)
 
-// restore.lua reads a spool's tag off its restore marker key, after the prefix's 20 bytes:
-// this fails to compile if the prefix changes length.
-var _ = [1]struct{}{}[len(RestoredPrefix)-20]
+// restore.lua reads a spool's tag off its tombstone key, after the prefix's 20 bytes: this
+// fails to compile if the prefix changes length.
+var _ = [1]struct{}{}[len(TombstonePrefix)-20]
 
 // Restore runs the atomic decide-and-write step for one lock (docs/design.md, "Restoring a
 // lock"): a batch of one. Now is Redis's TIME inside the script, never the caller's clock (see
@@ -38,8 +39,9 @@ var _ = [1]struct{}{}[len(RestoredPrefix)-20]
 //     that is not a number counts as a release happening now: the restore is refused and the
 //     tombstone rewritten to now (with the normal tombstone TTL), so it cannot block forever.
 //  5. restored otherwise: SET NX of a new value (fresh uuid4, OccupiedAt in the store's zone),
-//     without TTL, and the restore marker RestoredKey(Tag) = "{now ms}|{value}" with the TTL
-//     RestoredMarkerTTL(Settle), so the restore is verified later from a fresh snapshot.
+//     without TTL, and the restore marker: field Tag of RestoredKey = "{now ms}|{value}", for
+//     RestoredMarkerTTL(Settle) (markers.lua), so the restore is verified later from a fresh
+//     snapshot.
 //
 // Every outcome but already_locked (which writes nothing) is appended to the history in the
 // same step: `restored`, or `refused` with the outcome and its reason as the detail, with the
@@ -65,35 +67,76 @@ const MaxRestoreBatch = 1000
 // decided on its own, with Restore's checks in Restore's order, atomically (a script runs
 // alone), and never overwritten. The outcomes come back in the requests' order. Requests of
 // one batch share MaxAge, Staleness, Settle and RunID (one run's restores); each has its
-// own tag, worker, occupation and snapshot time.
+// own tag, worker, occupation and snapshot time. (A batch whose requests share their snapshot
+// is sent without the occupations first; if the script finds a lock may be too old, it writes
+// nothing and the batch is sent again with them: then two calls, the second deciding all.)
 func (s *Store) RestoreBatch(ctx context.Context, reqs []jobs.RestoreRequest) ([]jobs.RestoreOutcome, error) {
 	if err := validateBatch(reqs); err != nil {
 		return nil, fmt.Errorf("redislock: restore %s: %w", batchName(reqs), err)
 	}
-	// The layout restore.lua reads: nine shared arguments (the last three history.lua's),
-	// then per lock three keys (lock, tombstone, restore marker) and four arguments (value,
-	// worker prefix, occupied-at, snapshot); the history key, then the tally key last.
+	// The layout restore.lua reads: nine shared arguments (the last three history.lua's), the
+	// batch's snapshot when every lock shares it ("" otherwise), its earliest occupation, its
+	// history field for when every lock is restored (see groupedSpools), and how many
+	// arguments a lock has; then per lock two keys (lock, tombstone) and its arguments: the
+	// value, then its occupation and its snapshot where the batch does not stand for them; then
+	// the history key, the two generations of the marker hash, and the tally key last. Nothing
+	// per lock is what the script can read off another argument: the tag follows the tombstone
+	// key's prefix, the worker prefix starts the value.
 	first := reqs[0]
-	keys := make([]string, 0, 3*len(reqs)+2)
-	args := make([]any, 0, 9+4*len(reqs))
-	args = append(args, first.MaxAge.Milliseconds(), first.Staleness.Milliseconds(),
-		first.Settle.Milliseconds(), s.tombTTL.Milliseconds(), TallyTTL.Milliseconds(),
-		RestoredMarkerTTL(first.Settle).Milliseconds())
-	args = append(args, s.historyArgs(first.RunID, first.Trigger)...)
+	snapshot, earliest, shared := first.SnapshotAt.UnixMilli(), first.OccupiedAt.UnixMilli(), true
 	for _, req := range reqs {
+		shared = shared && req.SnapshotAt.UnixMilli() == snapshot
+		earliest = min(earliest, req.OccupiedAt.UnixMilli())
+	}
+	values := make([]string, len(reqs))
+	for i, req := range reqs {
 		id, err := uuid.NewRandom()
 		if err != nil {
 			return nil, fmt.Errorf("redislock: restore %q: new uuid: %w", req.Tag, err)
 		}
-		keys = append(keys, s.Key(req.Tag), TombstoneKey(req.Tag), RestoredKey(req.Tag))
-		args = append(args, FormatValue(req.WorkerID, id, req.OccupiedAt, s.loc),
-			strconv.Itoa(req.WorkerID)+":", req.OccupiedAt.UnixMilli(), req.SnapshotAt.UnixMilli())
+		values[i] = FormatValue(req.WorkerID, id, req.OccupiedAt, s.loc)
 	}
-	keys = append(keys, HistoryKey)
+	keys := make([]string, 0, 2*len(reqs)+4)
+	for _, req := range reqs {
+		keys = append(keys, s.Key(req.Tag), TombstoneKey(req.Tag))
+	}
+	keys = append(keys, HistoryKey, RestoredKey, RestoredPreviousKey)
 	if first.RunID != "" {
 		keys = append(keys, TallyKey(first.RunID))
 	}
-	res, err := restoreScript.Run(ctx, s.client, keys, args...).StringSlice()
+	spools := s.groupedSpools(reqs, values)
+	call := func(perLock int) (string, error) {
+		args := make([]any, 0, 13+perLock*len(reqs))
+		args = append(args, first.MaxAge.Milliseconds(), first.Staleness.Milliseconds(),
+			first.Settle.Milliseconds(), s.tombTTL.Milliseconds(), TallyTTL.Milliseconds(),
+			RestoredMarkerTTL(first.Settle).Milliseconds())
+		args = append(args, s.historyArgs(first.RunID, first.Trigger)...)
+		var sharedArg any = ""
+		if shared {
+			sharedArg = snapshot
+		}
+		args = append(args, sharedArg, earliest, spools, perLock)
+		for i, req := range reqs {
+			args = append(args, values[i])
+			if perLock >= 2 {
+				args = append(args, req.OccupiedAt.UnixMilli())
+			}
+			if perLock == 3 {
+				args = append(args, req.SnapshotAt.UnixMilli())
+			}
+		}
+		return restoreScript.Run(ctx, s.client, keys, args...).Text()
+	}
+	// A shared snapshot: the value alone, unless a lock may be too old ("" answered: the script
+	// wrote nothing), then with the occupations.
+	perLock := 3
+	if shared {
+		perLock = 1
+	}
+	res, err := call(perLock)
+	if err == nil && res == "" && perLock == 1 {
+		res, err = call(2)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("redislock: restore %s: %w", batchName(reqs), err)
 	}
@@ -101,13 +144,41 @@ func (s *Store) RestoreBatch(ctx context.Context, reqs []jobs.RestoreRequest) ([
 		return nil, fmt.Errorf("redislock: restore %s: script answered %d outcomes for %d locks", batchName(reqs), len(res), len(reqs))
 	}
 	out := make([]jobs.RestoreOutcome, len(res))
-	for i, r := range res {
-		if !slices.Contains(jobs.RestoreOutcomes, jobs.RestoreOutcome(r)) {
-			return nil, fmt.Errorf("redislock: restore %q: script answered unknown outcome %q", reqs[i].Tag, r)
+	for i := range len(res) {
+		o, ok := outcomeCodes[res[i]]
+		if !ok {
+			return nil, fmt.Errorf("redislock: restore %q: script answered unknown outcome %q", reqs[i].Tag, res[i])
 		}
-		out[i] = jobs.RestoreOutcome(r)
+		out[i] = o
 	}
 	return out, nil
+}
+
+// groupedSpools is the `spools` field of the history entry history.lua's history_collect and
+// history_flush would write for reqs if every one is restored with values: tag US value RS tag
+// US value ..., in order. The script writes it as it is when that happens (the usual batch),
+// instead of building it lock by lock. "" for a single lock (its entry is not grouped) and
+// with the history off.
+func (s *Store) groupedSpools(reqs []jobs.RestoreRequest, values []string) string {
+	if len(reqs) < 2 || s.historyMax <= 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, req := range reqs {
+		if i > 0 {
+			b.WriteString(groupRecord)
+		}
+		b.WriteString(req.Tag)
+		b.WriteString(groupUnit)
+		b.WriteString(values[i])
+	}
+	return b.String()
+}
+
+// outcomeCodes are the letters restore.lua answers, one per lock (its CODES).
+var outcomeCodes = map[byte]jobs.RestoreOutcome{
+	'R': jobs.OutcomeRestored, 'A': jobs.OutcomeAlreadyLocked, 'H': jobs.OutcomeHolderMismatch,
+	'O': jobs.OutcomeTooOld, 'S': jobs.OutcomeStaleSnapshot, 'L': jobs.OutcomeRecentlyReleased,
 }
 
 // batchName names a batch in errors: the tag of a single restore, the size and first tag of

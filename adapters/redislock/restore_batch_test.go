@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -78,8 +79,12 @@ func (e *env) keyspace(t *testing.T) map[string]string {
 		switch kind {
 		case "string":
 			v = msRe.ReplaceAllString(uuidRe.ReplaceAllString(e.client.Get(ctx, k).Val(), "UUID"), "MS")
-		case "hash":
-			v = fmt.Sprint(e.client.HGetAll(ctx, k).Val())
+		case "hash": // the restore markers hold "{ms}|{value}" too
+			fields := e.client.HGetAll(ctx, k).Val()
+			for f, fv := range fields {
+				fields[f] = msRe.ReplaceAllString(uuidRe.ReplaceAllString(fv, "UUID"), "MS")
+			}
+			v = fmt.Sprint(fields)
 		}
 		out[k] = fmt.Sprintf("%s %s ttl=%v", kind, v, e.client.PTTL(ctx, k).Val() > 0)
 	}
@@ -228,5 +233,210 @@ func TestRestoreBatchRejectsBadBatches(t *testing.T) {
 	}
 	if keys := e.srv.MustDo("KEYS", "*"); keys != "" {
 		t.Fatalf("a rejected batch wrote %q", keys)
+	}
+}
+
+// sharedCases are batch cases that keep request()'s snapshot, so the batch shares it (the
+// layout a run's batch has), with a recent and a settled tombstone beside the other outcomes.
+func sharedCases(now time.Time) []batchCase {
+	var out []batchCase
+	for _, c := range mixedCases(now) {
+		switch c.name {
+		case "STALE", "RELEASED", "SETTLED", "ORDER":
+			continue // they edit the snapshot
+		}
+		out = append(out, c)
+	}
+	return append(out,
+		batchCase{name: "FRESH-TOMB", setup: [][]string{{"SET", TombstoneKey("FRESH-TOMB"), formatMs(now.Add(-10 * time.Second)), "PX", "600000"}}, want: jobs.OutcomeRecentlyReleased},
+		batchCase{name: "OLD-TOMB", setup: [][]string{{"SET", TombstoneKey("OLD-TOMB"), formatMs(now.Add(-10 * time.Minute)), "PX", "600000"}}, want: jobs.OutcomeRestored},
+		batchCase{name: "MINE-TOMB", setup: [][]string{{"SET", "spool_lock:MINE-TOMB", "93:x:y"}, {"SET", TombstoneKey("MINE-TOMB"), "nope"}}, want: jobs.OutcomeAlreadyLocked},
+	)
+}
+
+// cmdCalls is how many times Redis ran name (INFO commandstats), scripts' commands included.
+func (e *env) cmdCalls(t *testing.T, name string) int {
+	t.Helper()
+	info := e.srv.MustDo("INFO", "commandstats")
+	for _, line := range strings.Split(info, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+name+":calls="); ok {
+			n, _ := strconv.Atoi(rest[:strings.Index(rest, ",")])
+			return n
+		}
+	}
+	return 0
+}
+
+// TestRestoreBatchSharedSnapshotAsSingles: batches whose locks share their snapshot (a run's
+// batch: the checks that have one answer for the batch are made once) decide every lock as
+// single restores do and leave the same keys: with tombstones and an aged-out lock among them
+// (each lock checked on its own), with none (one EXISTS for the batch, then a SET NX a lock),
+// and with a stale snapshot.
+func TestRestoreBatchSharedSnapshotAsSingles(t *testing.T) {
+	now := time.Now()
+	all := sharedCases(now)
+	var clear []batchCase
+	for _, c := range all {
+		if len(c.setup) == 0 || strings.HasPrefix(c.setup[0][1], "spool_lock:") && len(c.setup) == 1 {
+			if c.name != "OLD" {
+				clear = append(clear, c)
+			}
+		}
+	}
+	stale := append([]batchCase(nil), clear...)
+	for i := range stale {
+		c := stale[i]
+		c.edit = func(r *jobs.RestoreRequest) { r.SnapshotAt = now.Add(-r.Staleness - time.Second) }
+		if c.want == jobs.OutcomeRestored || c.want == jobs.OutcomeAlreadyLocked && c.name == "DUP" {
+			c.want = jobs.OutcomeStaleSnapshot
+		}
+		stale[i] = c
+	}
+	for _, batch := range []struct {
+		name    string
+		cases   []batchCase
+		perLock bool // whether each lock is checked on its own (an EXISTS per lock)
+		calls   int  // script calls: 2 when a lock may be too old (its time is sent then)
+	}{{"tombstones and an aged-out lock", all, true, 2}, {"clear", clear, false, 1}, {"stale", stale, true, 1}} {
+		t.Run(batch.name, func(t *testing.T) {
+			batchEnv, singleEnv := newEnv(t, Options{}), newEnv(t, Options{})
+			var reqs []jobs.RestoreRequest
+			for _, c := range batch.cases {
+				for _, cmd := range c.setup {
+					batchEnv.srv.MustDo(cmd...)
+					singleEnv.srv.MustDo(cmd...)
+				}
+				reqs = append(reqs, c.request(now))
+			}
+			if err := restoreScript.Load(ctxT(t), batchEnv.client).Err(); err != nil {
+				t.Fatal(err)
+			}
+			exists, calls := batchEnv.cmdCalls(t, "exists"), batchEnv.cmdCalls(t, "evalsha")
+			got, err := batchEnv.store.RestoreBatch(ctxT(t), reqs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := batchEnv.cmdCalls(t, "exists") - exists; batch.perLock != (n > 1) {
+				t.Errorf("%d EXISTS for %d locks; per lock: %v", n, len(reqs), batch.perLock)
+			}
+			if n := batchEnv.cmdCalls(t, "evalsha") - calls; n != batch.calls {
+				t.Errorf("%d script calls, want %d", n, batch.calls)
+			}
+			for i, c := range batch.cases {
+				single := mustRestore(t, singleEnv, reqs[i])
+				if got[i] != c.want || single != c.want {
+					t.Errorf("%s: batch %q, single %q, want %q", c.name, got[i], single, c.want)
+				}
+			}
+			if b, s := batchEnv.keyspace(t), singleEnv.keyspace(t); !reflect.DeepEqual(b, s) {
+				t.Fatalf("keys after the batch differ from keys after single restores:\nbatch  %v\nsingle %v", b, s)
+			}
+		})
+	}
+}
+
+// TestRestoreBatchHistoryAsCollected: whether a batch's restored entry comes whole from Go (every
+// lock restored) or is collected lock by lock (a refusal or a lock in place anywhere in the
+// batch), its `spools` field is the restored locks' tag and value, in order.
+func TestRestoreBatchHistoryAsCollected(t *testing.T) {
+	now := time.Now()
+	for _, c := range []struct {
+		name  string
+		taken []int // locks already held by another worker (refused) or by 93 (in place)
+		mine  []int
+	}{{"all restored", nil, nil}, {"first refused", []int{0}, nil}, {"middle refused", []int{4}, nil},
+		{"last refused", []int{9}, nil}, {"in place", nil, []int{3}}, {"several", []int{2, 7}, []int{0, 5}}} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, Options{})
+			var reqs []jobs.RestoreRequest
+			for i := range 10 {
+				r := request(now)
+				r.Tag, r.RunID = fmt.Sprintf("H-%d", i), "run-h"
+				reqs = append(reqs, r)
+			}
+			for _, i := range c.taken {
+				e.srv.MustDo("SET", "spool_lock:"+reqs[i].Tag, "6:x:y")
+			}
+			for _, i := range c.mine {
+				e.srv.MustDo("SET", "spool_lock:"+reqs[i].Tag, "93:x:y")
+			}
+			out, err := e.store.RestoreBatch(ctxT(t), reqs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for i, o := range out {
+				if o == jobs.OutcomeRestored {
+					want = append(want, reqs[i].Tag+"\x1f"+e.srv.MustDo("GET", "spool_lock:"+reqs[i].Tag))
+				}
+			}
+			msgs, err := e.client.XRange(ctxT(t), HistoryKey, "-", "+").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var grouped []string
+			refused := 0
+			for _, m := range msgs {
+				switch m.Values["action"] {
+				case "restored":
+					grouped = append(grouped, fmt.Sprint(m.Values["spools"]))
+					if m.Values["run_id"] != "run-h" {
+						t.Errorf("restored entry %v without the run", m.Values)
+					}
+				case "refused":
+					refused++
+				}
+			}
+			if len(grouped) != 1 || grouped[0] != strings.Join(want, "\x1e") {
+				t.Fatalf("restored entries %q, want one with %q", grouped, strings.Join(want, "\x1e"))
+			}
+			if refused != len(c.taken) {
+				t.Fatalf("%d refusals recorded, want %d", refused, len(c.taken))
+			}
+		})
+	}
+}
+
+// TestRestoreBatchOfTheMaximum: a batch of MaxRestoreBatch locks fits the script's one EXISTS
+// of every tombstone and its one HSET of every marker (Lua's unpack has a stack limit).
+func TestRestoreBatchOfTheMaximum(t *testing.T) {
+	e := newEnv(t, Options{})
+	now := time.Now()
+	reqs := make([]jobs.RestoreRequest, MaxRestoreBatch)
+	for i := range reqs {
+		reqs[i] = request(now)
+		reqs[i].Tag = fmt.Sprintf("MAX-%04d", i)
+	}
+	out, err := e.store.RestoreBatch(ctxT(t), reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range out {
+		if o != jobs.OutcomeRestored {
+			t.Fatalf("%s: %q", reqs[i].Tag, o)
+		}
+	}
+	if n := e.srv.MustDo("HLEN", RestoredKey); n != strconv.Itoa(MaxRestoreBatch) {
+		t.Fatalf("%s markers for %d restores", n, MaxRestoreBatch)
+	}
+	if h, err := e.store.History(ctxT(t), jobs.HistoryQuery{}); err != nil || len(h) != MaxRestoreBatch {
+		t.Fatalf("%d history entries, %v", len(h), err)
+	}
+}
+
+// Every outcome has a letter in restore.lua's answer, and no two share one.
+func TestOutcomeCodesCoverEveryOutcome(t *testing.T) {
+	seen := map[jobs.RestoreOutcome]bool{}
+	for _, o := range outcomeCodes {
+		seen[o] = true
+	}
+	if len(seen) != len(outcomeCodes) || len(seen) != len(jobs.RestoreOutcomes) {
+		t.Fatalf("codes %v for outcomes %v", outcomeCodes, jobs.RestoreOutcomes)
+	}
+	src := restoreSource
+	for c, o := range outcomeCodes {
+		if !strings.Contains(src, string(o)+" = '"+string(c)+"'") {
+			t.Errorf("restore.lua's CODES lack %s = '%c'", o, c)
+		}
 	}
 }

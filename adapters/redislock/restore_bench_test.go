@@ -12,7 +12,7 @@ import (
 
 // BenchmarkRestoreBatch restores 500 absent locks per op in one script call (a recovery's
 // batch), against a real redis-server: the per-lock cost of the script and its arguments,
-// with the history (one XADD per restored lock, in the script) and without (HISTORY_MAX off).
+// with the history (one grouped XADD per batch, in the script) and without (HISTORY_MAX off).
 //
 //	go test -run '^$' -bench RestoreBatch -benchtime 40x -count 5 ./adapters/redislock/
 func BenchmarkRestoreBatch(b *testing.B) {

@@ -16,8 +16,9 @@ import (
 var _ jobs.SpoolReader = (*Store)(nil)
 
 // SpoolState reads what Redis holds about one spool (explain): the lock and its TTL, the orphan
-// sighting, the release tombstone and the restore marker, in one pipelined round trip of read
-// commands. It writes nothing. A lock key of another type is shown as "(a TYPE)"; unreadable
+// sighting, the release tombstone and the restore marker (the newest of its places, absent when
+// older than the marker TTL: see Markers), in one pipelined round trip of read commands. It
+// writes nothing. A lock key of another type is shown as "(a TYPE)"; unreadable
 // bookkeeping is left out, as the worker itself ignores it.
 func (s *Store) SpoolState(ctx context.Context, tag string) (jobs.SpoolState, error) {
 	pipe := s.client.Pipeline()
@@ -26,9 +27,11 @@ func (s *Store) SpoolState(ctx context.Context, tag string) (jobs.SpoolState, er
 	pttl := pipe.PTTL(ctx, s.Key(tag))
 	sighting := pipe.HGet(ctx, OrphansKey, tag)
 	tomb := pipe.Get(ctx, TombstoneKey(tag))
-	marker := pipe.Get(ctx, RestoredKey(tag))
+	now := pipe.Time(ctx)
+	markers := [markerSources]*redis.StringCmd{pipe.HGet(ctx, RestoredKey, tag),
+		pipe.HGet(ctx, RestoredPreviousKey, tag), pipe.Get(ctx, LegacyRestoredKey(tag))}
 	_, _ = pipe.Exec(ctx)
-	for _, c := range []redis.Cmder{kind, pttl} {
+	for _, c := range []redis.Cmder{kind, pttl, now} {
 		if err := c.Err(); err != nil {
 			return jobs.SpoolState{}, fmt.Errorf("redislock: read spool %q: %w", tag, err)
 		}
@@ -61,10 +64,12 @@ func (s *Store) SpoolState(ctx context.Context, tag string) (jobs.SpoolState, er
 			st.Tombstone = &t
 		}
 	}
-	if v, err := marker.Result(); err == nil {
-		if at, value, ok := decodeStamped(v); ok {
-			st.Marker = &jobs.RestoreMarker{Value: value, At: at}
-		}
+	var raws [markerSources]string
+	for i, c := range markers {
+		raws[i] = c.Val() // "" when absent or of another type
+	}
+	if m, ok := pickMarker(now.Val(), s.markerTTL, raws); ok {
+		st.Marker = &m
 	}
 	return st, nil
 }

@@ -37,17 +37,23 @@ type Options struct {
 	// HistoryMax caps the history stream (HISTORY_MAX, XADD MAXLEN ~); zero means
 	// DefaultHistoryMax, negative turns the history off.
 	HistoryMax int
+	// MarkerTTL is how long a restore marker counts when read: RestoredMarkerTTL of
+	// RELEASE_SETTLE, the TTL a restore gives it; zero means DefaultMarkerTTL. A marker older
+	// than this is absent (Markers, SpoolState).
+	MarkerTTL time.Duration
 }
 
 // Store is the lock keyspace on one Redis. It implements jobs.LockStore and is safe for
-// concurrent use (all state lives in Redis).
+// concurrent use (its state lives in Redis, but for a memory of persistent lock values that
+// only spares reads).
 type Store struct {
 	client     redis.UniversalClient
 	prefix     string
 	loc        *time.Location
 	tombTTL    time.Duration
 	historyMax int // 0: off
-	persistent *persistentLocks
+	markerTTL  time.Duration
+	persistent *persistentLocks // the last full read's persistent locks (readAllLocks)
 }
 
 var _ jobs.LockStore = (*Store)(nil)
@@ -69,8 +75,12 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	case historyMax < 0:
 		historyMax = 0
 	}
-	return &Store{client: client, prefix: prefix, loc: locationOrDefault(opts.Location), tombTTL: tombTTL, historyMax: historyMax,
-		persistent: &persistentLocks{}}
+	markerTTL := opts.MarkerTTL
+	if markerTTL <= 0 {
+		markerTTL = DefaultMarkerTTL
+	}
+	return &Store{client: client, prefix: prefix, loc: locationOrDefault(opts.Location), tombTTL: tombTTL,
+		historyMax: historyMax, markerTTL: markerTTL, persistent: &persistentLocks{}}
 }
 
 // Prefix is the lock key prefix in use (the keyspace watcher subscribes to it).
@@ -78,6 +88,9 @@ func (s *Store) Prefix() string { return s.prefix }
 
 // TombstoneTTL is how long this store's release tombstones live.
 func (s *Store) TombstoneTTL() time.Duration { return s.tombTTL }
+
+// MarkerTTL is how long this store reads a restore marker as present (Options.MarkerTTL).
+func (s *Store) MarkerTTL() time.Duration { return s.markerTTL }
 
 // Location is the zone of the timestamps in lock values.
 func (s *Store) Location() *time.Location { return s.loc }

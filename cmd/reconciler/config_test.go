@@ -140,12 +140,19 @@ func TestLongReleaseSettleKeepsItsTombstones(t *testing.T) {
 	if ttl := newStore(nil, s).TombstoneTTL(); ttl < 22*time.Minute {
 		t.Fatalf("tombstone TTL %v with RELEASE_SETTLE 20m and RESTORE_MAX_STALENESS 2m: the window is cut short", ttl)
 	}
+	// Restore markers are read for as long as a restore keeps them.
+	if ttl := newStore(nil, s).MarkerTTL(); ttl != 35*time.Minute {
+		t.Fatalf("marker TTL %v with RELEASE_SETTLE 20m, want 35m", ttl)
+	}
 	s, err = loadSettings(envOf(nil), true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ttl := newStore(nil, s).TombstoneTTL(); ttl != 10*time.Minute {
 		t.Fatalf("default tombstone TTL %v, want the 10 min default", ttl)
+	}
+	if ttl := newStore(nil, s).MarkerTTL(); ttl != 16*time.Minute {
+		t.Fatalf("default marker TTL %v, want 16m", ttl)
 	}
 }
 

@@ -73,13 +73,15 @@ func redact(text, rawURL string) string {
 	return text
 }
 
-// newStore is the lock keyspace with the configured prefix and zone, and tombstones that
-// outlive RELEASE_SETTLE (a fixed TTL would cut a long settle window short).
+// newStore is the lock keyspace with the configured prefix and zone, tombstones that outlive
+// RELEASE_SETTLE (a fixed TTL would cut a long settle window short), and restore markers read
+// for as long as a restore keeps them (RELEASE_SETTLE + 15 min).
 func newStore(rdb redis.UniversalClient, s settings) *redislock.Store {
 	return redislock.New(rdb, redislock.Options{
 		Prefix: s.LockPrefix, Location: s.Location,
 		TombstoneTTL: redislock.TombstoneTTLFor(s.Worker.ReleaseSettle, s.Worker.RestoreMaxStaleness),
 		HistoryMax:   s.HistoryMax,
+		MarkerTTL:    redislock.RestoredMarkerTTL(s.Worker.ReleaseSettle),
 	})
 }
 
