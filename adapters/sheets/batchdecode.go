@@ -162,10 +162,11 @@ func (d *batchDecoder) object(member func(key string) bool) bool {
 	}
 }
 
-// valueRanges reads the array of value ranges.
-func (d *batchDecoder) valueRanges() bool {
+// list reads a JSON array at d.i whose elements elem reads (called at each element's first
+// byte), what naming the array in errors.
+func (d *batchDecoder) list(what string, elem func() bool) bool {
 	if d.peek() != '[' {
-		return d.fail("valueRanges is not a list")
+		return d.fail(what + " is not a list")
 	}
 	d.i++
 	d.ws()
@@ -174,7 +175,7 @@ func (d *batchDecoder) valueRanges() bool {
 		return true
 	}
 	for {
-		if !d.valueRange() {
+		if !elem() {
 			return false
 		}
 		d.ws()
@@ -186,10 +187,13 @@ func (d *batchDecoder) valueRanges() bool {
 			d.i++
 			return true
 		default:
-			return d.fail("expected ',' or ']' in valueRanges")
+			return d.fail("expected ',' or ']' in " + what)
 		}
 	}
 }
+
+// valueRanges reads the array of value ranges.
+func (d *batchDecoder) valueRanges() bool { return d.list("valueRanges", d.valueRange) }
 
 // valueRange reads one element of valueRanges.
 func (d *batchDecoder) valueRange() bool {
@@ -238,77 +242,35 @@ func (d *batchDecoder) values() ([][]string, bool) {
 		d.i += len("null")
 		return nil, true
 	}
-	if d.peek() != '[' {
-		d.fail("values is not a list")
+	lines := [][]string{}
+	ok := d.list("values", func() bool {
+		line, ok := d.line()
+		lines = append(lines, line)
+		return ok
+	})
+	if !ok {
 		return nil, false
 	}
-	d.i++
-	d.ws()
-	lines := [][]string{}
-	if d.peek() == ']' {
-		d.i++
-		d.cuts = append(d.cuts, [2]int{start, d.i})
-		return lines, true
-	}
-	for {
-		line, ok := d.line()
-		if !ok {
-			return nil, false
-		}
-		lines = append(lines, line)
-		d.ws()
-		switch d.peek() {
-		case ',':
-			d.i++
-			d.ws()
-		case ']':
-			d.i++
-			d.cuts = append(d.cuts, [2]int{start, d.i})
-			return lines, true
-		default:
-			d.fail("expected ',' or ']' in values")
-			return nil, false
-		}
-	}
+	d.cuts = append(d.cuts, [2]int{start, d.i})
+	return lines, true
 }
 
-// line reads one column (or row) of cells: an array of strings.
+// line reads one column (or row) of cells: an array of strings, kept in d.cells.
 func (d *batchDecoder) line() ([]string, bool) {
-	if d.peek() != '[' {
-		d.fail("a line of values that is not a list")
-		return nil, false
-	}
-	d.i++
 	from := len(d.cells)
-	d.ws()
-	if d.peek() == ']' {
-		d.i++
-		return d.cells[from:from:from], true
-	}
-	for {
+	ok := d.list("a line of values", func() bool {
 		if d.peek() != '"' {
-			d.fail("a cell that is not text")
-			return nil, false
+			return d.fail("a cell that is not text")
 		}
 		v, ok := d.str()
-		if !ok {
-			return nil, false
-		}
 		d.cells = append(d.cells, v)
-		d.ws()
-		switch d.peek() {
-		case ',':
-			d.i++
-			d.ws()
-		case ']':
-			d.i++
-			n := len(d.cells)
-			return d.cells[from:n:n], true
-		default:
-			d.fail("expected ',' or ']' in a line of values")
-			return nil, false
-		}
+		return ok
+	})
+	if !ok {
+		return nil, false
 	}
+	n := len(d.cells)
+	return d.cells[from:n:n], true
 }
 
 // text reads a value that must be a string (range, majorDimension, spreadsheetId: the client
@@ -477,28 +439,7 @@ func (d *batchDecoder) skip(depth int) bool {
 	case c == '{':
 		return d.object(func(string) bool { return d.skip(depth + 1) })
 	case c == '[':
-		d.i++
-		d.ws()
-		if d.peek() == ']' {
-			d.i++
-			return true
-		}
-		for {
-			if !d.skip(depth + 1) {
-				return false
-			}
-			d.ws()
-			switch d.peek() {
-			case ',':
-				d.i++
-				d.ws()
-			case ']':
-				d.i++
-				return true
-			default:
-				return d.fail("expected ',' or ']' in a list")
-			}
-		}
+		return d.list("a list", func() bool { return d.skip(depth + 1) })
 	case c == 't':
 		return d.literal("true")
 	case c == 'f':
