@@ -13,10 +13,13 @@ import (
 //go:embed delete_lock.lua
 var deleteLockSource string
 
+//go:embed lock_holds.lua
+var lockHoldsSource string
+
 // deleteLockScript compares and deletes a lock with its restore marker and orphan sighting,
 // so a lock re-taken (or changed) after it was read is never deleted by mistake, and no
 // bookkeeping outlives the lock it was about; it appends its history entry in the same step.
-var deleteLockScript = historyScript(deleteLockSource)
+var deleteLockScript = historyScript(lockHoldsSource + "\n" + deleteLockSource)
 
 // DeleteLock deletes the lock of tag only while it still holds exactly value, together with
 // the tag's restore marker and orphan sighting (a retraction or an orphan release), and
@@ -40,7 +43,7 @@ var replaceLockSource string
 
 // replaceLockScript compares and sets a lock to another occupation's value, with its restore
 // marker (markers.lua), in one step (see ReplaceLock).
-var replaceLockScript = historyScript(markersSource + "\n" + replaceLockSource)
+var replaceLockScript = historyScript(lockHoldsSource + "\n" + markersSource + "\n" + replaceLockSource)
 
 // ReplaceLock swaps the lock of req.Tag for a fresh lock of req's worker and occupation time
 // (the backend's format, a new uuid4, persistent) only while the key still holds old, writing

@@ -16,10 +16,7 @@
 -- The lock key's channel then carries `rename_from`, which no watcher acts on, and the `del`
 -- lands on a key outside the lock prefix. Nothing to mark, nothing to expire: every replica's
 -- watcher, however late, sees no release here.
-if redis.call('TYPE', KEYS[1])['ok'] ~= 'string' then
-  return 0
-end
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+if not lock_holds(KEYS[1], ARGV[1]) then
   return 0
 end
 local renamed = redis.pcall('RENAME', KEYS[1], KEYS[4])

@@ -18,10 +18,7 @@
 -- Returns 1 when it swapped, 0 otherwise.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if redis.call('TYPE', KEYS[1])['ok'] ~= 'string' then
-  return 0
-end
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+if not lock_holds(KEYS[1], ARGV[1]) then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[2])
