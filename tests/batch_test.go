@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"reconciler/jobs"
 	"reconciler/tests/redisserver"
 	"reconciler/tests/sheetsemu"
 )
@@ -120,10 +121,29 @@ func pendingRestoreLocks(t *testing.T, rds *redisserver.Server) int {
 		}
 		msg := rds.MustDo("HGET", "asynq:{restore}:t:"+id, "msg")
 		if strings.Contains(msg, "lock:restore-batch") {
-			n += strings.Count(msg, `"tag":`)
+			n += len(batchPayloadIn(t, msg).Spools)
 		} else {
 			n++
 		}
 	}
 	return n
+}
+
+// batchPayloadIn decodes the restore batch payload held in an asynq task message (the JSON
+// object that starts at `{"run_id"`, read up to its end).
+func batchPayloadIn(t *testing.T, msg string) jobs.RestoreBatchPayload {
+	t.Helper()
+	start := strings.Index(msg, `{"run_id"`)
+	if start < 0 {
+		t.Fatalf("no batch payload in task message %q", msg)
+	}
+	var raw json.RawMessage
+	if err := json.NewDecoder(strings.NewReader(msg[start:])).Decode(&raw); err != nil {
+		t.Fatalf("batch payload in task message: %v", err)
+	}
+	p, err := jobs.DecodeRestoreBatchPayload(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
