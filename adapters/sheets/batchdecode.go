@@ -80,26 +80,7 @@ func (d *batchDecoder) peek() byte {
 
 func (d *batchDecoder) document() bool {
 	d.ws()
-	var seenID, seenRanges bool
-	ok := d.object(func(key string) bool {
-		switch {
-		case key == "valueRanges":
-			if seenRanges {
-				return d.fail("valueRanges given twice")
-			}
-			seenRanges = true
-			return d.valueRanges()
-		case key == "spreadsheetId":
-			if seenID {
-				return d.fail("spreadsheetId given twice")
-			}
-			seenID = true
-			return d.text()
-		case resembles(key, "valueRanges"), resembles(key, "spreadsheetId"):
-			return d.fail("a key spelled like a field but not as it")
-		}
-		return d.skip(0)
-	})
+	ok := d.fields(map[string]func() bool{"valueRanges": d.valueRanges, "spreadsheetId": d.text})
 	if !ok {
 		return false
 	}
@@ -108,6 +89,28 @@ func (d *batchDecoder) document() bool {
 		return d.fail("data after the object")
 	}
 	return true
+}
+
+// fields reads an object whose known members are read by the given functions: each at most
+// once; a key that encoding/json might take for one of them (resembles) declines, since the
+// client would read it as that field; any other member is skipped.
+func (d *batchDecoder) fields(known map[string]func() bool) bool {
+	seen := make(map[string]bool, len(known))
+	return d.object(func(key string) bool {
+		if read, ok := known[key]; ok {
+			if seen[key] {
+				return d.fail(key + " given twice")
+			}
+			seen[key] = true
+			return read()
+		}
+		for name := range known {
+			if resembles(key, name) {
+				return d.fail("a key spelled like a field but not as it")
+			}
+		}
+		return d.skip(0)
+	})
 }
 
 // resembles reports whether encoding/json might match key to the field name: same letters
@@ -200,34 +203,15 @@ func (d *batchDecoder) valueRange() bool {
 	if d.peek() != '{' {
 		return d.fail("a value range that is not an object")
 	}
-	var seenRange, seenDim, seenValues bool
 	var values [][]string
-	ok := d.object(func(key string) bool {
-		switch {
-		case key == "values":
-			if seenValues {
-				return d.fail("values given twice")
-			}
-			seenValues = true
+	ok := d.fields(map[string]func() bool{
+		"values": func() bool {
 			var ok bool
 			values, ok = d.values()
 			return ok
-		case key == "range":
-			if seenRange {
-				return d.fail("range given twice")
-			}
-			seenRange = true
-			return d.text()
-		case key == "majorDimension":
-			if seenDim {
-				return d.fail("majorDimension given twice")
-			}
-			seenDim = true
-			return d.text()
-		case resembles(key, "values"), resembles(key, "range"), resembles(key, "majorDimension"):
-			return d.fail("a key spelled like a field but not as it")
-		}
-		return d.skip(0)
+		},
+		"range":          d.text,
+		"majorDimension": d.text,
 	})
 	if ok {
 		d.ranges = append(d.ranges, values)
