@@ -211,34 +211,17 @@ func (s *Store) scanKeys(ctx context.Context) ([]string, error) {
 	}
 }
 
-// mget returns the string values of the present keys among keys, sending MGETs of at most
-// mgetChunk keys each, all in one pipeline. No keys: no round trip.
+// mget returns the string values of the present keys among keys (mgetAligned as a map).
 func (s *Store) mget(ctx context.Context, keys []string) (map[string]string, error) {
-	out := make(map[string]string)
-	if len(keys) == 0 {
-		return out, nil
-	}
-	pipe := s.client.Pipeline()
-	cmds := make([]*redis.SliceCmd, 0, (len(keys)+mgetChunk-1)/mgetChunk)
-	chunks := make([][]string, 0, cap(cmds))
-	for start := 0; start < len(keys); start += mgetChunk {
-		chunk := keys[start:min(start+mgetChunk, len(keys))]
-		chunks = append(chunks, chunk)
-		cmds = append(cmds, pipe.MGet(ctx, chunk...))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	values, err := s.mgetAligned(ctx, keys)
+	if err != nil {
 		return nil, err
 	}
-	for i, cmd := range cmds {
-		vals := cmd.Val()
-		if len(vals) != len(chunks[i]) {
-			return nil, fmt.Errorf("MGET of %d keys answered %d values", len(chunks[i]), len(vals))
-		}
-		for j, v := range vals {
-			// nil: absent, or not a string (MGET answers nil for other types).
-			if str, ok := v.(string); ok {
-				out[chunks[i][j]] = str
-			}
+	out := make(map[string]string, len(values))
+	for i, v := range values {
+		// nil: absent, or not a string (MGET answers nil for other types).
+		if str, ok := v.(string); ok {
+			out[keys[i]] = str
 		}
 	}
 	return out, nil
