@@ -68,10 +68,10 @@ type LockStore interface {
 type TrustStore interface {
 	// Accepted reads the last accepted snapshot (Present false when there is none).
 	Accepted(ctx context.Context) (Accepted, error)
-	// Accept makes a snapshot the accepted one by writing its difference from what Accepted
-	// returned (AcceptDiff: tags to set, tags to remove), and stamps at as both its acceptance
-	// and the last judgement, in one atomic step.
-	Accept(ctx context.Context, set map[string]string, remove []string, at time.Time) error
+	// Accept makes a snapshot's occupations the accepted ones and stamps at as both its
+	// acceptance and the last judgement, in one atomic step. A run whose occupations are those
+	// Accepted returned calls Judged instead (SameOccupations): nothing else changed.
+	Accept(ctx context.Context, occupations map[string]string, at time.Time) error
 	// Judged stamps a judgement that accepted nothing (a suspect snapshot): the accepted
 	// snapshot stays current rather than ageing out while the sheet is wrong.
 	Judged(ctx context.Context, at time.Time) error

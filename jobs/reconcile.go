@@ -154,23 +154,28 @@ func (r *Reconciler) judgeTrust(ctx context.Context, plan *Plan, occ map[string]
 		}
 	}
 	v := JudgeTrust(TrustInput{Snapshot: occ, Accepted: accepted, Locks: n, Now: at})
-	plan.Trust, plan.occupations, plan.accepted = v, occ, accepted.Occupations
+	plan.Trust, plan.occupations, plan.accepted, plan.acceptedPresent = v, occ, accepted.Occupations, accepted.Present
 	if v.Suspect {
 		plan.Report.SheetSuspect, plan.Report.SuspectReason, plan.Report.SuspectExamples = true, v.Reason, v.Examples
 	}
 	return nil
 }
 
-// AcceptSnapshot makes the plan's snapshot the accepted one (only its difference from the
-// accepted snapshot read is written) and ends the suspect state if there was one, logging the
-// end once across replicas. `reconciler accept-sheet --yes` calls it for a suspect snapshot;
-// every real run whose snapshot is sane calls it while it queues its restores.
+// AcceptSnapshot makes the plan's snapshot the accepted one and ends the suspect state if
+// there was one, logging the end once across replicas. A snapshot whose occupations are the
+// accepted ones read (most runs) only stamps the judgement; another is stored whole.
+// `reconciler accept-sheet --yes` calls it for a suspect snapshot; every real run whose
+// snapshot is sane calls it while it queues its restores.
 func (r *Reconciler) AcceptSnapshot(ctx context.Context, plan *Plan) error {
 	if r.Trust == nil {
 		return nil
 	}
-	set, remove := AcceptDiff(plan.accepted, plan.occupations)
-	if err := r.Trust.Accept(ctx, set, remove, plan.Report.SnapshotAt); err != nil {
+	at := plan.Report.SnapshotAt
+	if plan.acceptedPresent && SameOccupations(plan.accepted, plan.occupations) {
+		if err := r.Trust.Judged(ctx, at); err != nil {
+			return fmt.Errorf("stamp the accepted snapshot: %w", err)
+		}
+	} else if err := r.Trust.Accept(ctx, plan.occupations, at); err != nil {
 		return fmt.Errorf("store the accepted snapshot: %w", err)
 	}
 	st, ended, err := r.Trust.ClearSuspect(ctx)

@@ -132,23 +132,19 @@ func JudgeTrust(in TrustInput) TrustVerdict {
 	return v
 }
 
-// AcceptDiff is what turns the stored accepted occupations into the snapshot's: the tags to
-// set (new, or another holder) and the tags to remove. Writing the difference keeps a run's
-// write small when 20,000 occupations barely change.
-func AcceptDiff(accepted, snapshot map[string]string) (set map[string]string, remove []string) {
-	set = make(map[string]string)
+// SameOccupations says whether a snapshot's occupations are exactly the accepted ones (every
+// tag with the same holder, none more, none less): accepting such a snapshot changes nothing
+// but the stamps, which is what most runs find.
+func SameOccupations(accepted, snapshot map[string]string) bool {
+	if len(accepted) != len(snapshot) {
+		return false
+	}
 	for tag, holder := range snapshot {
 		if was, ok := accepted[tag]; !ok || was != holder {
-			set[tag] = holder
+			return false
 		}
 	}
-	for tag := range accepted {
-		if _, ok := snapshot[tag]; !ok {
-			remove = append(remove, tag)
-		}
-	}
-	sort.Strings(remove)
-	return set, remove
+	return true
 }
 
 // SuspectState is the cluster's record that the sheet is suspect: since when, and the verdict

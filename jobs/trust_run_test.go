@@ -10,12 +10,11 @@ import (
 
 // fakeTrust is the trust records in memory; it counts every write.
 type fakeTrust struct {
-	mu       sync.Mutex
-	accepted Accepted
-	suspect  *SuspectState
-	writes   map[string]int // method → calls
-	lastSet  map[string]string
-	lastDel  []string
+	mu           sync.Mutex
+	accepted     Accepted
+	suspect      *SuspectState
+	writes       map[string]int // method → calls
+	lastAccepted map[string]string
 }
 
 func newFakeTrust(acc Accepted) *fakeTrust {
@@ -33,19 +32,14 @@ func (f *fakeTrust) Accepted(context.Context) (Accepted, error) {
 	return a, nil
 }
 
-func (f *fakeTrust) Accept(_ context.Context, set map[string]string, remove []string, at time.Time) error {
+func (f *fakeTrust) Accept(_ context.Context, occupations map[string]string, at time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.writes["Accept"]++
-	f.lastSet, f.lastDel = set, remove
-	if f.accepted.Occupations == nil {
-		f.accepted.Occupations = map[string]string{}
-	}
-	for k, v := range set {
+	f.lastAccepted = occupations
+	f.accepted.Occupations = map[string]string{}
+	for k, v := range occupations {
 		f.accepted.Occupations[k] = v
-	}
-	for _, k := range remove {
-		delete(f.accepted.Occupations, k)
 	}
 	f.accepted.Present, f.accepted.JudgedAt = true, at
 	return nil
@@ -239,9 +233,10 @@ func TestDryRunJudgesAndWritesNothing(t *testing.T) {
 	}
 }
 
-// TestSaneRunAcceptsItsDifference: a sane real run writes only the difference from the
-// accepted occupations, ends a suspect state, and acts (the missing lock is queued).
-func TestSaneRunAcceptsItsDifference(t *testing.T) {
+// TestSaneRunAcceptsItsSnapshot: a sane real run whose occupations changed stores them, ends
+// a suspect state, and acts (the missing lock is queued); the next run, with nothing changed,
+// only stamps its judgement.
+func TestSaneRunAcceptsItsSnapshot(t *testing.T) {
 	e := newTrustRunEnv(t)
 	if began, _ := e.trust.SetSuspect(ctxT(t), SuspectState{Since: e.clock.Add(-time.Hour), Reason: "earlier"}); !began {
 		t.Fatal("setup")
@@ -250,14 +245,30 @@ func TestSaneRunAcceptsItsDifference(t *testing.T) {
 	if err != nil || rep.SheetSuspect || rep.Enqueued != 1 {
 		t.Fatalf("report %+v, %v", rep, err)
 	}
-	if e.trust.count("Accept") != 1 || len(e.trust.lastSet) != 1 || e.trust.lastSet["T-010"] != "W(11)" || len(e.trust.lastDel) != 0 {
-		t.Errorf("accepted set %v, removed %v", e.trust.lastSet, e.trust.lastDel)
+	if e.trust.count("Accept") != 1 || len(e.trust.lastAccepted) != 11 || e.trust.lastAccepted["T-010"] != "W(11)" || e.trust.lastAccepted["T-000"] != "W(1)" {
+		t.Errorf("accepted %v", e.trust.lastAccepted)
 	}
 	if _, ok, _ := e.trust.Suspect(ctxT(t)); ok {
 		t.Error("the suspect state did not end")
 	}
 	if n := e.pendingRestores(t); n != 1 {
 		t.Errorf("%d restores queued, want 1", n)
+	}
+	judged := e.trust.count("Judged")
+	if _, err := e.r.Run(ctxT(t), "run-2", ReconcilePayload{Trigger: TriggerSchedule}); err != nil {
+		t.Fatal(err)
+	}
+	if e.trust.count("Accept") != 1 || e.trust.count("Judged") != judged+1 {
+		t.Errorf("an unchanged snapshot: Accept %d times, Judged %d times (want 1, %d)", e.trust.count("Accept"), e.trust.count("Judged"), judged+1)
+	}
+	e.sheet.mu.Lock()
+	e.sheet.rows[3].Holder = "ZZ(4)"
+	e.sheet.mu.Unlock()
+	if _, err := e.r.Run(ctxT(t), "run-3", ReconcilePayload{Trigger: TriggerSchedule}); err != nil {
+		t.Fatal(err)
+	}
+	if e.trust.count("Accept") != 2 || e.trust.lastAccepted["T-003"] != "ZZ(4)" {
+		t.Errorf("one holder changed: Accept %d times, T-003 accepted as %q", e.trust.count("Accept"), e.trust.lastAccepted["T-003"])
 	}
 }
 

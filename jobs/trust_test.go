@@ -133,14 +133,24 @@ func TestJudgeTrust(t *testing.T) {
 	}
 }
 
-func TestAcceptDiff(t *testing.T) {
-	acc := map[string]string{"A": "MR(93)", "B": "SB(95)", "C": "XX(1)"}
-	snap := map[string]string{"A": "MR(93)", "B": "ZZ(2)", "D": "NN(4)"}
-	set, remove := AcceptDiff(acc, snap)
-	if !reflect.DeepEqual(set, map[string]string{"B": "ZZ(2)", "D": "NN(4)"}) || !reflect.DeepEqual(remove, []string{"C"}) {
-		t.Fatalf("AcceptDiff = %v, %v", set, remove)
+func TestSameOccupations(t *testing.T) {
+	acc := map[string]string{"A": "MR(93)", "B": "SB(95)"}
+	cases := []struct {
+		snap map[string]string
+		same bool
+	}{
+		{map[string]string{"A": "MR(93)", "B": "SB(95)"}, true},
+		{map[string]string{"A": "MR(93)", "B": "ZZ(2)"}, false},               // another holder
+		{map[string]string{"A": "MR(93)"}, false},                             // one freed
+		{map[string]string{"A": "MR(93)", "B": "SB(95)", "C": "X(1)"}, false}, // one taken
+		{map[string]string{"A": "MR(93)", "C": "SB(95)"}, false},              // same count, another tag
 	}
-	if set, remove := AcceptDiff(snap, snap); len(set)+len(remove) != 0 {
-		t.Fatalf("no change: %v, %v", set, remove)
+	for _, c := range cases {
+		if got := SameOccupations(acc, c.snap); got != c.same {
+			t.Errorf("SameOccupations(%v, %v) = %v", acc, c.snap, got)
+		}
+	}
+	if !SameOccupations(nil, map[string]string{}) {
+		t.Error("two empty snapshots differ")
 	}
 }

@@ -513,14 +513,17 @@ func TestAcceptSheetAfterMassChange(t *testing.T) {
 	}
 	suspectLogged(t, w)
 	holdsFor(t, rds, want, trustGrace)
-	acceptedBefore := rds.MustDo("HLEN", "reconciler:accepted")
+	acceptedBefore := rds.MustDo("GET", "reconciler:accepted_snapshot")
+	if acceptedBefore == "" {
+		t.Fatalf("the accepted snapshot before the sheet was cleared: %q", acceptedBefore)
+	}
 
 	out, stderr, code := cli(t, env, "accept-sheet")
 	if code != 0 || !strings.Contains(out, "the current sheet is suspect") || !strings.Contains(out, "lost occupations (20,") ||
 		!strings.Contains(out, "release 20 orphan locks") || !strings.Contains(out, "reconciler accept-sheet --yes") {
 		t.Fatalf("accept-sheet (exit %d, stderr %s):\n%s", code, stderr, out)
 	}
-	if rds.MustDo("EXISTS", "reconciler:sheet_suspect") != "1" || rds.MustDo("HLEN", "reconciler:accepted") != acceptedBefore {
+	if rds.MustDo("EXISTS", "reconciler:sheet_suspect") != "1" || rds.MustDo("GET", "reconciler:accepted_snapshot") != acceptedBefore {
 		t.Fatal("accept-sheet without --yes wrote")
 	}
 	holdsFor(t, rds, want, 2*time.Second)
@@ -537,7 +540,8 @@ func TestAcceptSheetAfterMassChange(t *testing.T) {
 	if code != 0 || !res.Accepted || !res.SheetSuspect || res.Lost != spools || len(res.Orphans) != spools || len(res.Restores) != 0 {
 		t.Fatalf("accept-sheet --yes --json (exit %d, stderr %s): %s", code, stderr, out)
 	}
-	if rds.MustDo("EXISTS", "reconciler:sheet_suspect") != "0" || rds.MustDo("HLEN", "reconciler:accepted") != "0" {
+	if rds.MustDo("EXISTS", "reconciler:sheet_suspect") != "0" || rds.MustDo("EXISTS", "reconciler:accepted_snapshot") != "1" ||
+		rds.MustDo("STRLEN", "reconciler:accepted_snapshot") != "0" {
 		t.Fatal("accept-sheet --yes did not accept the cleared sheet")
 	}
 	if !eventually(trustGrace+10*time.Second, func() bool { return countLocks(rds) == 0 }) {

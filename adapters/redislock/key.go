@@ -40,14 +40,20 @@ const LegacyRestoredPrefix = "reconciler:restored:"
 // hash, so replicas and restarts agree and a full run reads every sighting in one command.
 const OrphansKey = "reconciler:orphans"
 
-// AcceptedKey is the hash of the last accepted snapshot's occupations: field TAG, value the
-// holder (trimmed), as `Ocupado_Por` showed it (docs/design.md, "Trusting a snapshot"). A run
-// writes only its difference from what it read.
-const AcceptedKey = "reconciler:accepted"
+// AcceptedSnapshotKey holds the last accepted snapshot's occupations, tag → holder (trimmed)
+// as `Ocupado_Por` showed it, as one string value (accepted.go: the encoding, and why one value;
+// docs/design.md, "Trusting a snapshot").
+const AcceptedSnapshotKey = "reconciler:accepted_snapshot"
 
-// TrustKey is a hash beside AcceptedKey: `accepted_at` (unix ms of the last acceptance; its
-// presence says a snapshot was accepted, even one with no occupation) and `judged_at` (unix ms
-// of the last real run's judgement, sane or suspect).
+// LegacyAcceptedKey is the hash in which earlier versions kept the accepted occupations (field
+// TAG, value the holder). It is read only while no AcceptedSnapshotKey exists, and each
+// acceptance gives it an hour to live.
+const LegacyAcceptedKey = "reconciler:accepted"
+
+// TrustKey is a hash beside AcceptedSnapshotKey: `accepted_at` (unix ms of the last acceptance;
+// its presence says a snapshot was accepted, even one with no occupation), `judged_at` (unix ms
+// of the last real run's judgement, sane or suspect) and `accepted_digest` (names the content
+// of AcceptedSnapshotKey, written with it).
 const TrustKey = "reconciler:trust"
 
 // SuspectKey holds the suspect state while the sheet is suspect: JSON {since, reason,

@@ -44,8 +44,8 @@ type Options struct {
 }
 
 // Store is the lock keyspace on one Redis. It implements jobs.LockStore and is safe for
-// concurrent use (its state lives in Redis, but for a memory of persistent lock values that
-// only spares reads).
+// concurrent use (its state lives in Redis, but for a memory of persistent lock values and of
+// the accepted snapshot that only spares reads).
 type Store struct {
 	client     redis.UniversalClient
 	prefix     string
@@ -54,6 +54,7 @@ type Store struct {
 	historyMax int // 0: off
 	markerTTL  time.Duration
 	persistent *persistentLocks // the last full read's persistent locks (readAllLocks)
+	accepted   *acceptedMemory  // the accepted occupations last read or written (Accepted)
 }
 
 var _ jobs.LockStore = (*Store)(nil)
@@ -80,7 +81,7 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		markerTTL = DefaultMarkerTTL
 	}
 	return &Store{client: client, prefix: prefix, loc: locationOrDefault(opts.Location), tombTTL: tombTTL,
-		historyMax: historyMax, markerTTL: markerTTL, persistent: &persistentLocks{}}
+		historyMax: historyMax, markerTTL: markerTTL, persistent: &persistentLocks{}, accepted: &acceptedMemory{}}
 }
 
 // Prefix is the lock key prefix in use (the keyspace watcher subscribes to it).

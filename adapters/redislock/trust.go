@@ -15,24 +15,32 @@ import (
 
 var _ jobs.TrustStore = (*Store)(nil)
 
-// hsetChunk bounds the fields of one HSET or HDEL: the first acceptance of a large sheet writes
-// every occupation, in several commands of one transaction.
-const hsetChunk = 1000
-
-// Accepted reads the accepted snapshot: HGETALL of AcceptedKey and TrustKey in one pipeline.
+// Accepted reads the accepted snapshot: TrustKey's stamps and digest, then the occupations
+// (AcceptedSnapshotKey) only when the digest is not that of the occupations this process last
+// read or wrote. Before any snapshot was stored in that form (an earlier version wrote the hash
+// LegacyAcceptedKey), the hash is read instead. A stored value that cannot be read counts as
+// nothing accepted: the run is judged by the empty-sheet rule alone and, if sane, stores its
+// own snapshot over it.
 func (s *Store) Accepted(ctx context.Context) (jobs.Accepted, error) {
-	pipe := s.client.Pipeline()
-	occ := pipe.HGetAll(ctx, AcceptedKey)
-	meta := pipe.HMGet(ctx, TrustKey, "accepted_at", "judged_at")
-	if _, err := pipe.Exec(ctx); err != nil {
+	vals, err := s.client.HMGet(ctx, TrustKey, "accepted_at", "judged_at", "accepted_digest").Result()
+	if err != nil {
 		return jobs.Accepted{}, fmt.Errorf("redislock: read the accepted snapshot: %w", err)
 	}
-	vals := meta.Val()
 	acceptedAt, judgedAt := msField(vals, 0), msField(vals, 1)
-	a := jobs.Accepted{Present: !acceptedAt.IsZero(), Occupations: occ.Val(), JudgedAt: judgedAt}
-	if a.Occupations == nil {
-		a.Occupations = map[string]string{}
+	a := jobs.Accepted{Present: !acceptedAt.IsZero(), JudgedAt: judgedAt}
+	digest, _ := vals[2].(string)
+	if occ, ok := s.accepted.get(digest); ok {
+		a.Occupations = occ
+		return a, nil
 	}
+	occ, readable, err := s.readAcceptedOccupations(ctx)
+	if err != nil {
+		return jobs.Accepted{}, err
+	}
+	if !readable {
+		a.Present, occ = false, map[string]string{}
+	}
+	a.Occupations = occ
 	return a, nil
 }
 
@@ -51,29 +59,50 @@ func msField(vals []any, i int) time.Time {
 	return time.UnixMilli(ms)
 }
 
-// Accept writes the difference (HSET of set, HDEL of remove) and stamps accepted_at and
-// judged_at, all in one MULTI/EXEC.
-func (s *Store) Accept(ctx context.Context, set map[string]string, remove []string, at time.Time) error {
-	pipe := s.client.TxPipeline()
-	fields := make([]any, 0, 2*min(len(set), hsetChunk))
-	for tag, holder := range set {
-		fields = append(fields, tag, holder)
-		if len(fields) == 2*hsetChunk {
-			pipe.HSet(ctx, AcceptedKey, fields...)
-			fields = fields[:0:0]
+// readAcceptedOccupations reads the stored occupations (remembering them by their digest), or
+// the earlier version's hash when none is stored as a value. readable is false when what is
+// stored cannot be read (malformed, or a key of another type).
+func (s *Store) readAcceptedOccupations(ctx context.Context) (occ map[string]string, readable bool, err error) {
+	raw, err := s.client.Get(ctx, AcceptedSnapshotKey).Result()
+	if errors.Is(err, redis.Nil) {
+		legacy, err := s.client.HGetAll(ctx, LegacyAcceptedKey).Result()
+		if isWrongType(err) {
+			return nil, false, nil
 		}
+		if err != nil {
+			return nil, false, fmt.Errorf("redislock: read the accepted snapshot: %w", err)
+		}
+		return legacy, true, nil
 	}
-	if len(fields) > 0 {
-		pipe.HSet(ctx, AcceptedKey, fields...)
+	if isWrongType(err) {
+		return nil, false, nil
 	}
-	for start := 0; start < len(remove); start += hsetChunk {
-		pipe.HDel(ctx, AcceptedKey, remove[start:min(start+hsetChunk, len(remove))]...)
+	if err != nil {
+		return nil, false, fmt.Errorf("redislock: read the accepted snapshot: %w", err)
 	}
+	if occ, err = decodeOccupations(raw); err != nil {
+		return nil, false, nil
+	}
+	s.accepted.put(occupationsDigest(raw), occ)
+	return occ, true, nil
+}
+
+// Accept stores occupations as the accepted snapshot (one value, and its digest) and stamps
+// accepted_at and judged_at, all in one MULTI/EXEC. The earlier version's hash is given an hour
+// to live, so a replica of that version still running during a deploy keeps its own reads
+// until it is replaced, and the hash does not outlive it.
+func (s *Store) Accept(ctx context.Context, occupations map[string]string, at time.Time) error {
+	encoded := encodeOccupations(occupations)
+	digest := occupationsDigest(encoded)
 	ms := at.UnixMilli()
-	pipe.HSet(ctx, TrustKey, "accepted_at", ms, "judged_at", ms)
+	pipe := s.client.TxPipeline()
+	pipe.Set(ctx, AcceptedSnapshotKey, encoded, 0)
+	pipe.HSet(ctx, TrustKey, "accepted_at", ms, "judged_at", ms, "accepted_digest", digest)
+	pipe.Expire(ctx, LegacyAcceptedKey, time.Hour)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("redislock: store the accepted snapshot (%d set, %d removed): %w", len(set), len(remove), err)
+		return fmt.Errorf("redislock: store the accepted snapshot (%d occupations): %w", len(occupations), err)
 	}
+	s.accepted.put(digest, occupations)
 	return nil
 }
 
