@@ -319,9 +319,10 @@ func (r *Reconciler) Run(ctx context.Context, runID string, p ReconcilePayload) 
 	case plan.Trust.Suspect:
 		r.holdSuspect(ctx, &plan)
 	default:
-		// Storing the accepted snapshot (its difference: every occupation after a Redis that
-		// came back empty) and queueing the restores are independent writes: the restores do
-		// not wait for it. A failure of either fails the run, whose retry plans again.
+		// Storing the accepted snapshot (every occupation after a Redis that came back empty;
+		// a stamp when nothing changed) and queueing the restores are independent writes: the
+		// restores do not wait for it. A failure of either fails the run, whose retry plans
+		// again.
 		accepted := make(chan error, 1)
 		go func() { accepted <- r.AcceptSnapshot(ctx, &plan) }()
 		err := r.enqueueRestores(ctx, plan.Restores, rep)
