@@ -27,10 +27,10 @@ type Plan struct {
 	// locksReadAt is when the locks were read, on this process's clock (TTLs count from it).
 	locksReadAt time.Time
 	// occupations are the snapshot's (all rows, whatever the scope) and accepted what was
-	// stored when it was judged (acceptedPresent: a snapshot was accepted at all): accepting
-	// the snapshot writes its occupations only when they differ.
-	occupations, accepted map[string]string
-	acceptedPresent       bool
+	// stored when it was judged: accepting the snapshot writes its occupations only when they
+	// differ, or when nothing was accepted, or when the accepted ones must be migrated.
+	occupations map[string]string
+	accepted    Accepted
 }
 
 // Orphan is a lock the sheet does not back: its tag has no taken row (Unbacked), or every taken

@@ -154,7 +154,7 @@ func (r *Reconciler) judgeTrust(ctx context.Context, plan *Plan, occ map[string]
 		}
 	}
 	v := JudgeTrust(TrustInput{Snapshot: occ, Accepted: accepted, Locks: n, Now: at})
-	plan.Trust, plan.occupations, plan.accepted, plan.acceptedPresent = v, occ, accepted.Occupations, accepted.Present
+	plan.Trust, plan.occupations, plan.accepted = v, occ, accepted
 	if v.Suspect {
 		plan.Report.SheetSuspect, plan.Report.SuspectReason, plan.Report.SuspectExamples = true, v.Reason, v.Examples
 	}
@@ -171,7 +171,7 @@ func (r *Reconciler) AcceptSnapshot(ctx context.Context, plan *Plan) error {
 		return nil
 	}
 	at := plan.Report.SnapshotAt
-	if plan.acceptedPresent && SameOccupations(plan.accepted, plan.occupations) {
+	if a := plan.accepted; a.Present && !a.Migrate && SameOccupations(a.Occupations, plan.occupations) {
 		if err := r.Trust.Judged(ctx, at); err != nil {
 			return fmt.Errorf("stamp the accepted snapshot: %w", err)
 		}

@@ -52,6 +52,9 @@ type Accepted struct {
 	Occupations map[string]string // tag → holder
 	// JudgedAt is the last judgement of any real run, sane or suspect (zero: unknown).
 	JudgedAt time.Time
+	// Migrate says the occupations were read from a form an earlier version wrote: the next
+	// acceptance stores them whole even when they did not change.
+	Migrate bool
 }
 
 // TrustInput is what JudgeTrust weighs.

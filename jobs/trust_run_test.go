@@ -41,7 +41,7 @@ func (f *fakeTrust) Accept(_ context.Context, occupations map[string]string, at 
 	for k, v := range occupations {
 		f.accepted.Occupations[k] = v
 	}
-	f.accepted.Present, f.accepted.JudgedAt = true, at
+	f.accepted.Present, f.accepted.JudgedAt, f.accepted.Migrate = true, at, false
 	return nil
 }
 
@@ -269,6 +269,16 @@ func TestSaneRunAcceptsItsSnapshot(t *testing.T) {
 	}
 	if e.trust.count("Accept") != 2 || e.trust.lastAccepted["T-003"] != "ZZ(4)" {
 		t.Errorf("one holder changed: Accept %d times, T-003 accepted as %q", e.trust.count("Accept"), e.trust.lastAccepted["T-003"])
+	}
+	// Unchanged, but read from an earlier version's form: stored whole (migrated).
+	e.trust.mu.Lock()
+	e.trust.accepted.Migrate = true
+	e.trust.mu.Unlock()
+	if _, err := e.r.Run(ctxT(t), "run-4", ReconcilePayload{Trigger: TriggerSchedule}); err != nil {
+		t.Fatal(err)
+	}
+	if e.trust.count("Accept") != 3 || len(e.trust.lastAccepted) != 11 {
+		t.Errorf("an unchanged snapshot to migrate: Accept %d times (want 3), %d occupations", e.trust.count("Accept"), len(e.trust.lastAccepted))
 	}
 }
 

@@ -18,9 +18,9 @@ var _ jobs.TrustStore = (*Store)(nil)
 // Accepted reads the accepted snapshot: TrustKey's stamps and digest, then the occupations
 // (AcceptedSnapshotKey) only when the digest is not that of the occupations this process last
 // read or wrote. Before any snapshot was stored in that form (an earlier version wrote the hash
-// LegacyAcceptedKey), the hash is read instead. A stored value that cannot be read counts as
-// nothing accepted: the run is judged by the empty-sheet rule alone and, if sane, stores its
-// own snapshot over it.
+// LegacyAcceptedKey), the hash is read instead, and Migrate set so the next acceptance stores
+// the value. A stored value that cannot be read counts as nothing accepted: the run is judged
+// by the empty-sheet rule alone and, if sane, stores its own snapshot over it.
 func (s *Store) Accepted(ctx context.Context) (jobs.Accepted, error) {
 	vals, err := s.client.HMGet(ctx, TrustKey, "accepted_at", "judged_at", "accepted_digest").Result()
 	if err != nil {
@@ -33,16 +33,28 @@ func (s *Store) Accepted(ctx context.Context) (jobs.Accepted, error) {
 		a.Occupations = occ
 		return a, nil
 	}
-	occ, readable, err := s.readAcceptedOccupations(ctx)
+	occ, form, err := s.readAcceptedOccupations(ctx)
 	if err != nil {
 		return jobs.Accepted{}, err
 	}
-	if !readable {
+	switch form {
+	case unreadable:
 		a.Present, occ = false, map[string]string{}
+	case legacyHash:
+		a.Migrate = true
 	}
 	a.Occupations = occ
 	return a, nil
 }
+
+// storedForm is where readAcceptedOccupations found the occupations.
+type storedForm int
+
+const (
+	snapshotValue storedForm = iota // AcceptedSnapshotKey
+	legacyHash                      // LegacyAcceptedKey, written by an earlier version
+	unreadable                      // malformed, or a key of another type
+)
 
 func msField(vals []any, i int) time.Time {
 	if i >= len(vals) {
@@ -60,31 +72,31 @@ func msField(vals []any, i int) time.Time {
 }
 
 // readAcceptedOccupations reads the stored occupations (remembering them by their digest), or
-// the earlier version's hash when none is stored as a value. readable is false when what is
-// stored cannot be read (malformed, or a key of another type).
-func (s *Store) readAcceptedOccupations(ctx context.Context) (occ map[string]string, readable bool, err error) {
+// the earlier version's hash when none is stored as a value, and says which it read.
+func (s *Store) readAcceptedOccupations(ctx context.Context) (map[string]string, storedForm, error) {
 	raw, err := s.client.Get(ctx, AcceptedSnapshotKey).Result()
 	if errors.Is(err, redis.Nil) {
 		legacy, err := s.client.HGetAll(ctx, LegacyAcceptedKey).Result()
 		if isWrongType(err) {
-			return nil, false, nil
+			return nil, unreadable, nil
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("redislock: read the accepted snapshot: %w", err)
+			return nil, unreadable, fmt.Errorf("redislock: read the accepted snapshot: %w", err)
 		}
-		return legacy, true, nil
+		return legacy, legacyHash, nil
 	}
 	if isWrongType(err) {
-		return nil, false, nil
+		return nil, unreadable, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("redislock: read the accepted snapshot: %w", err)
+		return nil, unreadable, fmt.Errorf("redislock: read the accepted snapshot: %w", err)
 	}
-	if occ, err = decodeOccupations(raw); err != nil {
-		return nil, false, nil
+	occ, err := decodeOccupations(raw)
+	if err != nil {
+		return nil, unreadable, nil
 	}
 	s.accepted.put(occupationsDigest(raw), occ)
-	return occ, true, nil
+	return occ, snapshotValue, nil
 }
 
 // Accept stores occupations as the accepted snapshot (one value, and its digest) and stamps

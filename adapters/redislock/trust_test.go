@@ -114,8 +114,8 @@ func TestAcceptedReadsTheEarlierHash(t *testing.T) {
 	e.srv.MustDo("HSET", "reconciler:accepted", "A", "MR(93)", "B", "SB(95)")
 	e.srv.MustDo("HSET", "reconciler:trust", "accepted_at", "1700000000000", "judged_at", "1700000000000")
 	a, err := e.store.Accepted(ctx)
-	if err != nil || !a.Present || !reflect.DeepEqual(a.Occupations, map[string]string{"A": "MR(93)", "B": "SB(95)"}) {
-		t.Fatalf("the earlier hash: %+v, %v", a, err)
+	if err != nil || !a.Present || !a.Migrate || !reflect.DeepEqual(a.Occupations, map[string]string{"A": "MR(93)", "B": "SB(95)"}) {
+		t.Fatalf("the earlier hash: %+v, %v (want present, to migrate)", a, err)
 	}
 	if err := e.store.Accept(ctx, map[string]string{"A": "MR(93)"}, time.UnixMilli(1_700_000_060_000)); err != nil {
 		t.Fatal(err)
@@ -123,8 +123,8 @@ func TestAcceptedReadsTheEarlierHash(t *testing.T) {
 	if ttl := e.srv.MustDo("TTL", "reconciler:accepted"); ttl == "-1" || ttl == "-2" {
 		t.Fatalf("the earlier hash's TTL after an acceptance: %s", ttl)
 	}
-	if a, _ := New(e.client, Options{}).Accepted(ctx); len(a.Occupations) != 1 {
-		t.Fatalf("after the acceptance, the value is read, not the hash: %v", a.Occupations)
+	if a, _ := New(e.client, Options{}).Accepted(ctx); len(a.Occupations) != 1 || a.Migrate {
+		t.Fatalf("after the acceptance, the value is read, not the hash: %v, migrate %v", a.Occupations, a.Migrate)
 	}
 }
 
