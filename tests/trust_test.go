@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -559,5 +560,69 @@ func TestAcceptSheetAfterMassChange(t *testing.T) {
 	// Usage errors.
 	if _, _, code := cli(t, env, "accept-sheet", "--bogus"); code != 2 {
 		t.Errorf("accept-sheet --bogus exit %d, want 2", code)
+	}
+}
+
+// TestUpgradeFromTheAcceptedHash: Redis as an earlier version left it (the accepted occupations
+// in the hash reconciler:accepted; no value, no digest) and the holder column sorted alone
+// before this version's first run. The worker judges the sheet against the hash: nothing is
+// written for 3 × ORPHAN_GRACE, and no sorted snapshot is stored as accepted. Once the sheet is
+// put back it stores the accepted snapshot as one value (the occupations are unchanged, yet it
+// is migrated), gives the hash a TTL, and the locks are exactly the backend's.
+func TestUpgradeFromTheAcceptedHash(t *testing.T) {
+	const spools = 40
+	rds := redisserver.Start(t)
+	emu := sheetsemu.Start(t)
+	b := newSimBackendWith(t, rds, emu, spools, simOptions{seedRelease: true})
+	var held []int
+	for row := 1; row <= spools; row++ {
+		if row%4 != 0 {
+			held = append(held, row)
+		}
+	}
+	holdRows(t, b, held)
+	hset := []string{"HSET", "reconciler:accepted"}
+	for _, row := range held { // the holders holdRows wrote, as an earlier version accepted them
+		hset = append(hset, fmt.Sprintf("SIM-%04d", row-1), fmt.Sprintf("SB(%d)", 100+(row*37)%89))
+	}
+	rds.MustDo(hset...)
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	rds.MustDo("HSET", "reconciler:trust", "accepted_at", now, "judged_at", now)
+	want := lockSnapshot(t, rds)
+	if len(want) != len(held) {
+		t.Fatalf("%d locks before the upgrade, want %d", len(want), len(held))
+	}
+
+	emu.SetSheet("Operaciones", b.sortHolders())
+	w := startWorker(t, trustEnv(rds, emu))
+	line := suspectLogged(t, w)
+	if reason := fmt.Sprint(line["reason"]); !strings.Contains(reason, fmt.Sprintf("of the %d accepted occupations", len(held))) {
+		t.Errorf("reason %q: not judged against the earlier version's %d accepted occupations", reason, len(held))
+	}
+	holdsFor(t, rds, want, 3*trustGrace)
+	if rds.MustDo("EXISTS", "reconciler:accepted_snapshot") != "0" {
+		t.Fatal("the sorted sheet was stored as the accepted snapshot")
+	}
+
+	b.mu.Lock()
+	emu.SetSheet("Operaciones", b.grid)
+	b.mu.Unlock()
+	if !eventually(10*time.Second, func() bool {
+		return rds.MustDo("EXISTS", "reconciler:accepted_snapshot") == "1" && rds.MustDo("HEXISTS", "reconciler:trust", "accepted_digest") == "1"
+	}) {
+		t.Fatal("the sheet put back (unchanged occupations) was never stored as one value")
+	}
+	if ttl := rds.MustDo("TTL", "reconciler:accepted"); ttl == "-1" || ttl == "-2" {
+		t.Errorf("the earlier version's hash after the migration: TTL %s, want one", ttl)
+	}
+	settled := time.Now()
+	if !eventually(10*time.Second, func() bool { return runsFinishedAfter(w.Stderr.String(), "schedule", settled) >= 2 }) {
+		t.Fatal("no run after the sheet came back")
+	}
+	if diff := sameLocks(want, lockSnapshot(t, rds)); len(diff) > 0 {
+		t.Errorf("after the sheet came back: %v", diff)
+	}
+	if d := b.disagreements(t, spools); len(d) > 0 {
+		t.Errorf("disagreements with the backend: %v", d)
 	}
 }
