@@ -30,15 +30,43 @@ func trustEnv(rds *redisserver.Server, emu *sheetsemu.Emulator) map[string]strin
 }
 
 // holdRows takes the spools of the given grid rows through the simulated backend (lock, then
-// row), each by its own worker id, spread so that sorting the holders reorders them.
+// row), each by its own worker id (heldBy), spread so that sorting the holders reorders them.
 func holdRows(t *testing.T, b *simBackend, rows []int) {
 	t.Helper()
 	for _, row := range rows {
-		if ok, err := b.iniciar(row, 100+(row*37)%89); err != nil || !ok {
+		if ok, err := b.iniciar(row, heldBy(row)); err != nil || !ok {
 			t.Fatalf("iniciar row %d: %v, %v", row, ok, err)
 		}
 	}
 }
+
+// heldBy is the worker id holdRows takes a row's spool with.
+func heldBy(row int) int { return 100 + (row*37)%89 }
+
+// heldSheet starts a Redis, a Sheets emulator and a simulated backend with `spools` rows, then
+// takes through the backend (holdRows) the spools of the rows hold says; it returns those rows.
+func heldSheet(t *testing.T, spools int, hold func(row int) bool) (*redisserver.Server, *sheetsemu.Emulator, *simBackend, []int) {
+	t.Helper()
+	rds := redisserver.Start(t)
+	emu := sheetsemu.Start(t)
+	b := newSimBackendWith(t, rds, emu, spools, simOptions{seedRelease: true})
+	var held []int
+	for row := 1; row <= spools; row++ {
+		if hold(row) {
+			held = append(held, row)
+		}
+	}
+	holdRows(t, b, held)
+	return rds, emu, b, held
+}
+
+// everyRow holds every row; firstRows(n) the first n.
+func everyRow(int) bool { return true }
+
+func firstRows(n int) func(int) bool { return func(row int) bool { return row <= n } }
+
+// notEveryFourth holds three rows of four (every fourth row stays free).
+func notEveryFourth(row int) bool { return row%4 != 0 }
 
 // editedSheet is the backend's sheet with edit applied to a copy of every data row (the
 // backend's own grid is left as it is: putting the sheet back is SetSheet of that grid).
@@ -194,16 +222,7 @@ type readyzBody struct {
 // exactly the backend's and the state ends with one line.
 func TestSortedHolderColumnWritesNothing(t *testing.T) {
 	const spools = 80
-	rds := redisserver.Start(t)
-	emu := sheetsemu.Start(t)
-	b := newSimBackendWith(t, rds, emu, spools, simOptions{seedRelease: true})
-	var held []int
-	for row := 1; row <= spools; row++ {
-		if row%4 != 0 {
-			held = append(held, row) // 60 held, every fourth row free
-		}
-	}
-	holdRows(t, b, held)
+	rds, emu, b, _ := heldSheet(t, spools, notEveryFourth) // 60 held
 	env := trustEnv(rds, emu)
 	w := startWorker(t, env)
 	waitAccepted(t, rds)
@@ -290,14 +309,7 @@ func TestSortedHolderColumnWritesNothing(t *testing.T) {
 // see them) are not deleted either, for 3 × ORPHAN_GRACE.
 func TestBlankHoldersThenUnseenLocksDeleteNothing(t *testing.T) {
 	const spools = 40
-	rds := redisserver.Start(t)
-	emu := sheetsemu.Start(t)
-	b := newSimBackendWith(t, rds, emu, spools, simOptions{seedRelease: true})
-	var held []int
-	for row := 1; row <= 20; row++ {
-		held = append(held, row)
-	}
-	holdRows(t, b, held)
+	rds, emu, b, _ := heldSheet(t, spools, firstRows(20))
 	w := startWorker(t, trustEnv(rds, emu))
 	waitAccepted(t, rds)
 	want := lockSnapshot(t, rds)
@@ -343,14 +355,7 @@ func backlog(t *testing.T, rds *redisserver.Server, from, n int) map[string]stri
 // untouched, and the sheet is never suspect.
 func TestDayOneBacklogReleased(t *testing.T) {
 	const live, orphans = 30, 160
-	rds := redisserver.Start(t)
-	emu := sheetsemu.Start(t)
-	b := newSimBackendWith(t, rds, emu, live+orphans, simOptions{seedRelease: true})
-	var held []int
-	for row := 1; row <= live; row++ {
-		held = append(held, row)
-	}
-	holdRows(t, b, held)
+	rds, emu, _, _ := heldSheet(t, live+orphans, firstRows(live))
 	liveLocks := lockSnapshot(t, rds)
 	backlog(t, rds, live+1, orphans)
 
@@ -381,14 +386,7 @@ func TestDayOneBacklogReleased(t *testing.T) {
 // after the grace and the 30 live locks stay.
 func TestBlankSheetAtFirstBootDeletesNothing(t *testing.T) {
 	const live, orphans = 30, 160
-	rds := redisserver.Start(t)
-	emu := sheetsemu.Start(t)
-	b := newSimBackendWith(t, rds, emu, live+orphans, simOptions{seedRelease: true})
-	var held []int
-	for row := 1; row <= live; row++ {
-		held = append(held, row)
-	}
-	holdRows(t, b, held)
+	rds, emu, b, _ := heldSheet(t, live+orphans, firstRows(live))
 	liveLocks := lockSnapshot(t, rds)
 	backlog(t, rds, live+1, orphans)
 	all := lockSnapshot(t, rds)
@@ -427,14 +425,7 @@ func TestBlankSheetAtFirstBootDeletesNothing(t *testing.T) {
 // is released.
 func TestShiftEndOverSeveralTicks(t *testing.T) {
 	const spools = 48
-	rds := redisserver.Start(t)
-	emu := sheetsemu.Start(t)
-	b := newSimBackendWith(t, rds, emu, spools, simOptions{seedRelease: true})
-	var rows []int
-	for row := 1; row <= spools; row++ {
-		rows = append(rows, row)
-	}
-	holdRows(t, b, rows)
+	rds, emu, b, _ := heldSheet(t, spools, everyRow)
 	w := startWorker(t, trustEnv(rds, emu))
 	waitAccepted(t, rds)
 	for row := 1; row <= spools; row++ {
@@ -460,14 +451,7 @@ func TestShiftEndOverSeveralTicks(t *testing.T) {
 // beside a sane sheet: every lock comes back, and nothing is judged suspect.
 func TestRedisEmptiedRestoresNotHeld(t *testing.T) {
 	const spools = 30
-	rds := redisserver.Start(t)
-	emu := sheetsemu.Start(t)
-	b := newSimBackendWith(t, rds, emu, spools, simOptions{seedRelease: true})
-	var rows []int
-	for row := 1; row <= spools; row++ {
-		rows = append(rows, row)
-	}
-	holdRows(t, b, rows)
+	rds, emu, b, _ := heldSheet(t, spools, everyRow)
 	w := startWorker(t, trustEnv(rds, emu))
 	waitAccepted(t, rds)
 	rds.Restart()
@@ -497,14 +481,7 @@ func TestRedisEmptiedRestoresNotHeld(t *testing.T) {
 // the state ends, and the next runs release the orphans after the grace.
 func TestAcceptSheetAfterMassChange(t *testing.T) {
 	const spools = 20
-	rds := redisserver.Start(t)
-	emu := sheetsemu.Start(t)
-	b := newSimBackendWith(t, rds, emu, spools, simOptions{seedRelease: true})
-	var rows []int
-	for row := 1; row <= spools; row++ {
-		rows = append(rows, row)
-	}
-	holdRows(t, b, rows)
+	rds, emu, b, _ := heldSheet(t, spools, everyRow)
 	env := trustEnv(rds, emu)
 	w := startWorker(t, env)
 	waitAccepted(t, rds)
@@ -571,19 +548,10 @@ func TestAcceptSheetAfterMassChange(t *testing.T) {
 // is migrated), gives the hash a TTL, and the locks are exactly the backend's.
 func TestUpgradeFromTheAcceptedHash(t *testing.T) {
 	const spools = 40
-	rds := redisserver.Start(t)
-	emu := sheetsemu.Start(t)
-	b := newSimBackendWith(t, rds, emu, spools, simOptions{seedRelease: true})
-	var held []int
-	for row := 1; row <= spools; row++ {
-		if row%4 != 0 {
-			held = append(held, row)
-		}
-	}
-	holdRows(t, b, held)
+	rds, emu, b, held := heldSheet(t, spools, notEveryFourth)
 	hset := []string{"HSET", "reconciler:accepted"}
 	for _, row := range held { // the holders holdRows wrote, as an earlier version accepted them
-		hset = append(hset, fmt.Sprintf("SIM-%04d", row-1), fmt.Sprintf("SB(%d)", 100+(row*37)%89))
+		hset = append(hset, fmt.Sprintf("SIM-%04d", row-1), fmt.Sprintf("SB(%d)", heldBy(row)))
 	}
 	rds.MustDo(hset...)
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
