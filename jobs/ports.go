@@ -66,11 +66,13 @@ type LockStore interface {
 // (docs/design.md, "Trusting a snapshot"): the last accepted snapshot's occupations and the
 // suspect state.
 type TrustStore interface {
-	// Accepted reads the last accepted snapshot (Present false when there is none).
+	// Accepted reads the last accepted snapshot (Present false when there is none). Its
+	// occupations may be shared with later calls: callers only read them.
 	Accepted(ctx context.Context) (Accepted, error)
 	// Accept makes a snapshot's occupations the accepted ones and stamps at as both its
-	// acceptance and the last judgement, in one atomic step. A run whose occupations are those
-	// Accepted returned calls Judged instead (SameOccupations): nothing else changed.
+	// acceptance and the last judgement, in one atomic step; it keeps occupations, which the
+	// caller no longer changes. A run whose occupations are those Accepted returned (and not
+	// to Migrate) calls Judged instead (SameOccupations): nothing else changed.
 	Accept(ctx context.Context, occupations map[string]string, at time.Time) error
 	// Judged stamps a judgement that accepted nothing (a suspect snapshot): the accepted
 	// snapshot stays current rather than ageing out while the sheet is wrong.
