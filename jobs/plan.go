@@ -104,6 +104,11 @@ func (s Scope) set() map[string]struct{} {
 // report's run metadata (ids, times, requests) is left to the caller.
 func MakePlan(rows []Row, locks map[string]Lock, now time.Time, rules Rules, scope Scope) Plan {
 	p := Plan{locks: locks}
+	if len(locks) == 0 && scope.full() {
+		// No lock at all (Redis came back empty): every taken row is a restore. Sized once, the
+		// 20,000 restores of a 100,000-row sheet are not copied at each doubling of the slice.
+		p.Restores = make([]Classified, 0, takenRows(rows))
+	}
 	inScope := scope.set()
 	// Only locked tags matter for backing: a map of every taken row would be garbage. Each
 	// locked tag gets one slot, found by one map lookup per row (a 100,000-row plan is mostly
@@ -229,6 +234,17 @@ func sameWallClock(a, b time.Time) bool {
 	ah, amin, as := a.Clock()
 	bh, bmin, bs := b.Clock()
 	return ay == by && am == bm && ad == bd && ah == bh && amin == bmin && as == bs
+}
+
+// takenRows counts the rows whose holder is not blank: at least the plan's candidates.
+func takenRows(rows []Row) int {
+	n := 0
+	for i := range rows {
+		if strings.TrimSpace(rows[i].Holder) != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func (p *Plan) planCandidate(c Classified, lt *lockedTag) {
