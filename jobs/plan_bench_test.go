@@ -43,3 +43,22 @@ func BenchmarkMakePlan(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOccupations: the snapshot's occupations of 100,000 rows, 20,000 taken (the trust
+// verdict's input, computed beside the plan).
+//
+//	go test -run '^$' -bench Occupations -count 3 -benchmem ./jobs/
+func BenchmarkOccupations(b *testing.B) {
+	rows := make([]Row, 100_000)
+	for i := range rows {
+		rows[i] = Row{Number: i + 2, Tag: fmt.Sprintf("MK-1335-CW-%06d", i)}
+		if i%5 == 0 {
+			rows[i].Holder = fmt.Sprintf("MR(%d)", i%97+1)
+		}
+	}
+	for b.Loop() {
+		if n := len(Occupations(rows)); n != 20_000 {
+			b.Fatalf("%d occupations, want 20,000", n)
+		}
+	}
+}

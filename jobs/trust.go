@@ -31,7 +31,7 @@ const (
 // trimmed. Tags are trimmed; rows without a tag, or with control characters in it, are left
 // out. It reads every row, whatever the run's scope: the sheet is judged as a whole.
 func Occupations(rows []Row) map[string]string {
-	occ := make(map[string]string)
+	occ := make(map[string]string, takenRows(rows))
 	for _, row := range rows {
 		tag, holder := strings.TrimSpace(row.Tag), strings.TrimSpace(row.Holder)
 		if tag == "" || hasControl(tag) || holder == "" || strings.EqualFold(holder, "DISPONIBLE") {
