@@ -171,14 +171,7 @@ func TestSeedEraReleaseFreesSpools(t *testing.T) {
 // and releases none, in full runs and targeted looks alike.
 func TestMisreadSheetReleasesNothing(t *testing.T) {
 	const spools = 20
-	rds := redisserver.Start(t)
-	emu := sheetsemu.Start(t)
-	b := newSimBackendWith(t, rds, emu, spools, simOptions{seedRelease: true})
-	for row := 1; row <= spools; row++ {
-		if ok, err := b.iniciar(row, 100+row); err != nil || !ok {
-			t.Fatalf("iniciar row %d: %v, %v", row, ok, err)
-		}
-	}
+	rds, emu, b, _ := heldSheet(t, spools, everyRow)
 	env := map[string]string{
 		"REDIS_URL": rds.URL(), "GOOGLE_SHEET_ID": emu.SpreadsheetID(), "SHEETS_ENDPOINT": emu.Endpoint(),
 		"KEYSPACE_EVENTS": "off", "RECONCILE_SCHEDULE": "@every 1s", "ORPHAN_GRACE": "2s",
@@ -218,14 +211,7 @@ func TestMisreadSheetReleasesNothing(t *testing.T) {
 // sightings a worker stored) and counts those past the grace as drift.
 func TestPlanListsOrphans(t *testing.T) {
 	const spools = 20
-	rds := redisserver.Start(t)
-	emu := sheetsemu.Start(t)
-	b := newSimBackendWith(t, rds, emu, spools, simOptions{seedRelease: true})
-	for row := 1; row <= spools; row++ {
-		if ok, err := b.iniciar(row, 100+row); err != nil || !ok {
-			t.Fatalf("iniciar row %d: %v, %v", row, ok, err)
-		}
-	}
+	rds, emu, b, _ := heldSheet(t, spools, everyRow)
 	env := map[string]string{
 		"REDIS_URL": rds.URL(), "GOOGLE_SHEET_ID": emu.SpreadsheetID(), "SHEETS_ENDPOINT": emu.Endpoint(),
 		"KEYSPACE_EVENTS": "off", "RECONCILE_SCHEDULE": "@every 1s", "ORPHAN_GRACE": "1h",
