@@ -164,22 +164,31 @@ func (s *Store) mgetAligned(ctx context.Context, keys []string) ([]any, error) {
 		return nil, nil
 	}
 	pipe := s.client.Pipeline()
+	values := queueMGets(ctx, pipe, keys)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	return values()
+}
+
+// queueMGets queues on pipe the MGETs of keys, at most mgetChunk keys a command; once pipe has
+// run, the returned function gives their answers in keys' order (nil: absent or not a string).
+func queueMGets(ctx context.Context, pipe redis.Pipeliner, keys []string) func() ([]any, error) {
 	cmds := make([]*redis.SliceCmd, 0, (len(keys)+mgetChunk-1)/mgetChunk)
 	for start := 0; start < len(keys); start += mgetChunk {
 		cmds = append(cmds, pipe.MGet(ctx, keys[start:min(start+mgetChunk, len(keys))]...))
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, err
-	}
-	out := make([]any, 0, len(keys))
-	for i, cmd := range cmds {
-		vals := cmd.Val()
-		if want := min(mgetChunk, len(keys)-i*mgetChunk); len(vals) != want {
-			return nil, fmt.Errorf("MGET of %d keys answered %d values", want, len(vals))
+	return func() ([]any, error) {
+		out := make([]any, 0, len(keys))
+		for i, cmd := range cmds {
+			vals := cmd.Val()
+			if want := min(mgetChunk, len(keys)-i*mgetChunk); len(vals) != want {
+				return nil, fmt.Errorf("MGET of %d keys answered %d values", want, len(vals))
+			}
+			out = append(out, vals...)
 		}
-		out = append(out, vals...)
+		return out, nil
 	}
-	return out, nil
 }
 
 // scanKeys returns every lock key once. ctx is checked between SCAN steps.
@@ -241,13 +250,7 @@ func (s *Store) readLocks(ctx context.Context, keys []string) (map[string]jobs.L
 		return locks, nil
 	}
 	pipe := s.client.Pipeline()
-	gets := make([]*redis.SliceCmd, 0, (len(keys)+mgetChunk-1)/mgetChunk)
-	chunks := make([][]string, 0, cap(gets))
-	for start := 0; start < len(keys); start += mgetChunk {
-		chunk := keys[start:min(start+mgetChunk, len(keys))]
-		chunks = append(chunks, chunk)
-		gets = append(gets, pipe.MGet(ctx, chunk...))
-	}
+	values := queueMGets(ctx, pipe, keys)
 	ttls := make([]*redis.DurationCmd, len(keys))
 	for i, key := range keys {
 		ttls[i] = pipe.PTTL(ctx, key)
@@ -255,27 +258,22 @@ func (s *Store) readLocks(ctx context.Context, keys []string) (map[string]jobs.L
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, err
 	}
-	k := 0
-	for i, cmd := range gets {
-		vals := cmd.Val()
-		if len(vals) != len(chunks[i]) {
-			return nil, fmt.Errorf("MGET of %d keys answered %d values", len(chunks[i]), len(vals))
+	vals, err := values()
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range vals {
+		// nil: absent, or not a string (MGET answers nil for other types).
+		str, ok := v.(string)
+		tag, isLock := s.TagOf(keys[i])
+		if !ok || !isLock {
+			continue
 		}
-		for j, v := range vals {
-			ttl := ttls[k].Val()
-			k++
-			// nil: absent, or not a string (MGET answers nil for other types).
-			str, ok := v.(string)
-			tag, isLock := s.TagOf(chunks[i][j])
-			if !ok || !isLock {
-				continue
-			}
-			l := ParseValue(str, s.loc)
-			if ttl > 0 {
-				l.TTL = ttl
-			}
-			locks[tag] = l
+		l := ParseValue(str, s.loc)
+		if ttl := ttls[i].Val(); ttl > 0 {
+			l.TTL = ttl
 		}
+		locks[tag] = l
 	}
 	return locks, nil
 }
