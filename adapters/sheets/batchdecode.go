@@ -1,6 +1,7 @@
 package sheets
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode"
@@ -125,16 +126,7 @@ func resembles(key, name string) bool {
 // object reads an object at the cursor, calling member for each key with the cursor on its
 // value; member must consume the value.
 func (d *batchDecoder) object(member func(key string) bool) bool {
-	if d.peek() != '{' {
-		return d.fail("not an object")
-	}
-	d.i++
-	d.ws()
-	if d.peek() == '}' {
-		d.i++
-		return true
-	}
-	for {
+	return d.seq('{', '}', "an object", func() bool {
 		if d.peek() != '"' {
 			return d.fail("expected a key")
 		}
@@ -148,32 +140,25 @@ func (d *batchDecoder) object(member func(key string) bool) bool {
 		}
 		d.i++
 		d.ws()
-		if !member(key) {
-			return false
-		}
-		d.ws()
-		switch d.peek() {
-		case ',':
-			d.i++
-			d.ws()
-		case '}':
-			d.i++
-			return true
-		default:
-			return d.fail("expected ',' or '}' in an object")
-		}
-	}
+		return member(key)
+	})
 }
 
 // list reads a JSON array at d.i whose elements elem reads (called at each element's first
 // byte), what naming the array in errors.
 func (d *batchDecoder) list(what string, elem func() bool) bool {
-	if d.peek() != '[' {
-		return d.fail(what + " is not a list")
+	return d.seq('[', ']', what, elem)
+}
+
+// seq reads what object and list share: open, then elements separated by commas, each read by
+// elem (called at its first byte), then close; what names the sequence in errors.
+func (d *batchDecoder) seq(open, close byte, what string, elem func() bool) bool {
+	if d.peek() != open {
+		return d.fail(fmt.Sprintf("%s does not start with %q", what, open))
 	}
 	d.i++
 	d.ws()
-	if d.peek() == ']' {
+	if d.peek() == close {
 		d.i++
 		return true
 	}
@@ -186,11 +171,11 @@ func (d *batchDecoder) list(what string, elem func() bool) bool {
 		case ',':
 			d.i++
 			d.ws()
-		case ']':
+		case close:
 			d.i++
 			return true
 		default:
-			return d.fail("expected ',' or ']' in " + what)
+			return d.fail(fmt.Sprintf("expected ',' or %q in %s", close, what))
 		}
 	}
 }
