@@ -40,6 +40,22 @@ func holdRows(t *testing.T, b *simBackend, rows []int) {
 	}
 }
 
+// locksSettleTo waits for two scheduled runs after the sheet came back and checks that the
+// locks are want and agree with the backend on every one of its spools.
+func locksSettleTo(t *testing.T, w *proc, rds *redisserver.Server, b *simBackend, want map[string]string, spools int) {
+	t.Helper()
+	settled := time.Now()
+	if !eventually(10*time.Second, func() bool { return runsFinishedAfter(w.Stderr.String(), "schedule", settled) >= 2 }) {
+		t.Fatal("no run after the sheet came back")
+	}
+	if diff := sameLocks(want, lockSnapshot(t, rds)); len(diff) > 0 {
+		t.Errorf("after the sheet came back: %v", diff)
+	}
+	if d := b.disagreements(t, spools); len(d) > 0 {
+		t.Errorf("disagreements with the backend: %v", d)
+	}
+}
+
 // heldBy is the worker id holdRows takes a row's spool with.
 func heldBy(row int) int { return 100 + (row*37)%89 }
 
@@ -283,16 +299,7 @@ func TestSortedHolderColumnWritesNothing(t *testing.T) {
 	if !eventually(10*time.Second, func() bool { return len(logLines(w.Stderr.String(), trustedMsg)) > 0 }) {
 		t.Fatal("the worker never trusted the restored sheet again")
 	}
-	settled := time.Now()
-	if !eventually(10*time.Second, func() bool { return runsFinishedAfter(w.Stderr.String(), "schedule", settled) >= 2 }) {
-		t.Fatal("no run after the sheet came back")
-	}
-	if diff := sameLocks(want, lockSnapshot(t, rds)); len(diff) > 0 {
-		t.Errorf("after the sheet came back: %v", diff)
-	}
-	if d := b.disagreements(t, spools); len(d) > 0 {
-		t.Errorf("disagreements with the backend: %v", d)
-	}
+	locksSettleTo(t, w, rds, b, want, spools)
 	if n := len(logLines(w.Stderr.String(), trustedMsg)); n != 1 {
 		t.Errorf("%d 'trusted again' lines, want 1", n)
 	}
@@ -583,14 +590,5 @@ func TestUpgradeFromTheAcceptedHash(t *testing.T) {
 	if ttl := rds.MustDo("TTL", "reconciler:accepted"); ttl == "-1" || ttl == "-2" {
 		t.Errorf("the earlier version's hash after the migration: TTL %s, want one", ttl)
 	}
-	settled := time.Now()
-	if !eventually(10*time.Second, func() bool { return runsFinishedAfter(w.Stderr.String(), "schedule", settled) >= 2 }) {
-		t.Fatal("no run after the sheet came back")
-	}
-	if diff := sameLocks(want, lockSnapshot(t, rds)); len(diff) > 0 {
-		t.Errorf("after the sheet came back: %v", diff)
-	}
-	if d := b.disagreements(t, spools); len(d) > 0 {
-		t.Errorf("disagreements with the backend: %v", d)
-	}
+	locksSettleTo(t, w, rds, b, want, spools)
 }
