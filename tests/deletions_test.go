@@ -29,6 +29,25 @@ func reportSum(stderr, field string, triggers ...string) int {
 	return n
 }
 
+// settledReportSum is reportSum once it reaches want or 5 s have passed: a run changes Redis
+// before it logs its report, so a test that saw the change may otherwise read too early.
+func settledReportSum(w *proc, field string, want int, triggers ...string) int {
+	eventually(5*time.Second, func() bool { return reportSum(w.Stderr.String(), field, triggers...) >= want })
+	return reportSum(w.Stderr.String(), field, triggers...)
+}
+
+// settledLogAndReport counts the lines logging msg and the reports' sum of field, once they
+// agree or 5 s have passed: a run logs each deletion before its report.
+func settledLogAndReport(w *proc, msg, field string) (lines, reported int) {
+	count := func() {
+		lines = len(logLines(w.Stderr.String(), msg))
+		reported = reportSum(w.Stderr.String(), field)
+	}
+	eventually(5*time.Second, func() bool { count(); return lines == reported })
+	count()
+	return lines, reported
+}
+
 func containsString(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -153,8 +172,8 @@ func TestSeedEraReleaseFreesSpools(t *testing.T) {
 	if !sighting(rds, slowTag).IsZero() {
 		t.Error("the slow lock's sighting was not forgotten once its row backed it")
 	}
-	if n := len(logLines(w.Stderr.String(), "orphan lock released: its row has been free or absent for ORPHAN_GRACE")); n != reportSum(w.Stderr.String(), "orphans_released") {
-		t.Errorf("%d release log lines, reports say %d", n, reportSum(w.Stderr.String(), "orphans_released"))
+	if n, reported := settledLogAndReport(w, "orphan lock released: its row has been free or absent for ORPHAN_GRACE", "orphans_released"); n != reported {
+		t.Errorf("%d release log lines, reports say %d", n, reported)
 	}
 	if runsFinishedAfter(w.Stderr.String(), "orphan", time.Time{}) == 0 {
 		t.Error("the worker never asked for its own look at an orphan (trigger orphan)")
@@ -199,7 +218,7 @@ func TestMisreadSheetReleasesNothing(t *testing.T) {
 	if n := countLocks(rds); n != spools-3 {
 		t.Errorf("%d locks left, want %d: a suspect sheet deleted", n, spools-3)
 	}
-	if got := reportSum(w.Stderr.String(), "orphans_released"); got != 3 {
+	if got := settledReportSum(w, "orphans_released", 3); got != 3 {
 		t.Errorf("orphans_released %d over all runs, want 3", got)
 	}
 	if d := b.disagreements(t, spools); len(d) > 0 {
@@ -303,8 +322,8 @@ func TestVerifyRetractsResurrections(t *testing.T) {
 			t.Error(d)
 		}
 	}
-	retracted := reportSum(w.Stderr.String(), "retracted")
-	if lines := len(logLines(w.Stderr.String(), "restored lock retracted: a fresh snapshot no longer backs it")); lines != retracted {
+	lines, retracted := settledLogAndReport(w, "restored lock retracted: a fresh snapshot no longer backs it", "retracted")
+	if lines != retracted {
 		t.Errorf("%d retraction log lines, reports say %d", lines, retracted)
 	}
 	if runs := runsFinishedAfter(w.Stderr.String(), "verify", time.Time{}); runs == 0 {

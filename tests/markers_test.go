@@ -55,10 +55,10 @@ func TestMarkersOfEarlierVersionDuringUpgrade(t *testing.T) {
 	}) {
 		t.Fatalf("the boot run did not judge the old version's restores\n%s", summary(w.Stderr.String()))
 	}
-	if got := reportSum(w.Stderr.String(), "retracted"); got != 1 {
+	if got := settledReportSum(w, "retracted", 1, "boot"); got != 1 {
 		t.Errorf("retracted %d, want 1", got)
 	}
-	if got := reportSum(w.Stderr.String(), "replaced"); got != 1 {
+	if got := settledReportSum(w, "replaced", 1, "boot"); got != 1 {
 		t.Errorf("replaced %d, want 1", got)
 	}
 	for _, tag := range []string{"UP-GONE", "UP-SWAP"} {

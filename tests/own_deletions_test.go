@@ -235,7 +235,7 @@ func TestRetractionForAnotherOccupationSwaps(t *testing.T) {
 	if empty.Load() != 0 {
 		t.Errorf("the key was empty %d times of %d reads", empty.Load(), polls.Load())
 	}
-	if got := reportSum(w.Stderr.String(), "replaced"); got != 1 {
+	if got := settledReportSum(w, "replaced", 1); got != 1 {
 		t.Errorf("replaced %d, want 1", got)
 	}
 	if got := reportSum(w.Stderr.String(), "retracted"); got != 0 {

@@ -380,7 +380,7 @@ func TestDayOneBacklogReleased(t *testing.T) {
 	if diff := sameLocks(liveLocks, lockSnapshot(t, rds)); len(diff) > 0 {
 		t.Errorf("live locks touched: %v", diff)
 	}
-	if got := reportSum(w.Stderr.String(), "orphans_released"); got != orphans {
+	if got := settledReportSum(w, "orphans_released", orphans); got != orphans {
 		t.Errorf("orphans_released %d over all runs, want %d", got, orphans)
 	}
 	if n := len(logLines(w.Stderr.String(), suspectMsg)); n != 0 {
@@ -446,7 +446,7 @@ func TestShiftEndOverSeveralTicks(t *testing.T) {
 	if !eventually(trustGrace+10*time.Second, func() bool { return countLocks(rds) == 0 }) {
 		t.Fatalf("%d locks left after the shift ended, want 0", countLocks(rds))
 	}
-	if got := reportSum(w.Stderr.String(), "orphans_released"); got != spools {
+	if got := settledReportSum(w, "orphans_released", spools); got != spools {
 		t.Errorf("orphans_released %d, want %d", got, spools)
 	}
 	if n := len(logLines(w.Stderr.String(), suspectMsg)); n != 0 {

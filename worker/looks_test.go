@@ -65,7 +65,8 @@ func TestDelayedLooksAreScheduledTasks(t *testing.T) {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	triggers := &Triggers{log: log, tasks: jobs.DefaultTasks, client: client}
 
-	at := time.Now().Add(2500 * time.Millisecond)
+	// Half past a second at least 2 s ahead, so at and at-100ms fall in the same second.
+	at := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(1500 * time.Millisecond)
 	due := jobs.LookDue(at)
 	for _, look := range []struct {
 		trigger string
