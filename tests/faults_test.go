@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -574,8 +575,9 @@ func tallies(t *testing.T, rds *redisserver.Server) map[string]int {
 
 // TestKillWorkerMidRestores: a worker is killed with SIGKILL in the middle of a batched
 // recovery of 20,000 locks, with a second worker running. To kill it with batches in flight
-// (a batch of 500 takes milliseconds), Redis is held with DEBUG SLEEP while the first worker has
-// restore batches active, and the kill lands during the sleep. The second worker finishes the
+// (a batch of 500 takes milliseconds), Redis is frozen for 3 s by a script that checks, in the
+// same step, that restore batches are active (freezeWhileRestoring), and the kill lands during
+// the freeze. The second worker finishes the
 // queue; the dead worker's batches come back once asynq sees their lease expired (lease 30 s;
 // its recoverer runs every minute and takes leases expired for over 30 s; the retry follows
 // within a second or two): that delay is asserted. The retried batch finds its locks written
@@ -589,7 +591,7 @@ func TestKillWorkerMidRestores(t *testing.T) {
 	}
 	now := time.Now()
 	sheet := buildSheet(t, 100000, now)
-	rds := redisserver.Start(t, "--enable-debug-command", "yes")
+	rds := redisserver.Start(t)
 	emu := sheetsemu.Start(t)
 	emu.SetSheet("Operaciones", sheet.grid)
 	seeded := seedLocks(t, rds, sheet)
@@ -604,18 +606,14 @@ func TestKillWorkerMidRestores(t *testing.T) {
 	base := countLocks(rds)
 
 	first := startWorker(t, env)
-	if !eventually(120*time.Second, func() bool { return atoi(rds.MustDo("LLEN", "asynq:{restore}:active")) > 0 }) {
-		t.Fatal("the first worker started no restore batch in 2 min")
-	}
-	asleep := make(chan error, 1)
-	go func() { _, err := rds.Do("DEBUG", "SLEEP", "3"); asleep <- err }()
+	asleep := freezeWhileRestoring(t, rds, 3*time.Second)
 	second := startWorker(t, env)      // its first commands wait for Redis to wake
-	time.Sleep(500 * time.Millisecond) // inside the 3 s sleep: the first worker's batches are in flight
+	time.Sleep(500 * time.Millisecond) // inside the freeze: the first worker's batches are in flight
 	first.Signal(syscall.SIGKILL)
 	first.Wait(10 * time.Second)
 	killed := time.Now()
-	if err := <-asleep; err != nil {
-		t.Fatalf("DEBUG SLEEP: %v", err)
+	if froze := <-asleep; froze.err != nil || froze.active == 0 {
+		t.Fatalf("the freeze found %d restore batches active (%v)", froze.active, froze.err)
 	}
 	done := countLocks(rds) - base
 	if done >= toRestore {
@@ -696,6 +694,49 @@ func TestKillWorkerMidRestores(t *testing.T) {
 }
 
 // activeRestores is the ids in the restore queue's active list.
+// freezeScript stops Redis for ARGV[1] ms, as DEBUG SLEEP does, but only if the list KEYS[1]
+// is not empty, checked in the same atomic step. It answers the list's length.
+const freezeScript = `
+local n = redis.call('LLEN', KEYS[1])
+if n == 0 then return 0 end
+local function us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local start = us()
+while us() - start < tonumber(ARGV[1]) * 1000 do end
+return n`
+
+type freezeResult struct {
+	active int // restore batches active when the freeze began
+	err    error
+}
+
+// freezeWhileRestoring freezes Redis for d at an instant when restore batches are active
+// (trying for up to 2 min), and returns once the freeze has begun; the channel gets its result
+// when Redis wakes. Checking the active list and freezing in one step means a batch that is
+// active when the freeze begins cannot finish before it ends.
+func freezeWhileRestoring(t *testing.T, rds *redisserver.Server, d time.Duration) <-chan freezeResult {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		res := make(chan freezeResult, 1)
+		go func() {
+			out, err := rds.Do("EVAL", freezeScript, "1", "asynq:{restore}:active", strconv.FormatInt(d.Milliseconds(), 10))
+			res <- freezeResult{atoi(out), err}
+		}()
+		select {
+		case r := <-res: // the list was empty: no freeze
+			if r.err != nil {
+				t.Fatalf("freeze Redis: %v", r.err)
+			}
+		case <-time.After(d / 6): // a call that did not freeze answers in far less
+			return res
+		}
+	}
+	t.Fatal("no restore batch was active in 2 min")
+	return nil
+}
+
 func activeRestores(rds *redisserver.Server) []string {
 	var ids []string
 	for _, id := range strings.Split(rds.MustDo("LRANGE", "asynq:{restore}:active", "0", "-1"), "\n") {
