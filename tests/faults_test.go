@@ -577,10 +577,9 @@ func tallies(t *testing.T, rds *redisserver.Server) map[string]int {
 // recovery of 20,000 locks, with a second worker running. To kill it with batches in flight
 // (a batch of 500 takes milliseconds), Redis is frozen for 3 s by a script that checks, in the
 // same step, that restore batches are active (freezeWhileRestoring), and the kill lands during
-// the freeze. The second worker finishes the
-// queue; the dead worker's batches come back once asynq sees their lease expired (lease 30 s;
-// its recoverer runs every minute and takes leases expired for over 30 s; the retry follows
-// within a second or two): that delay is asserted. The retried batch finds its locks written
+// the freeze. The second worker finishes the queue; the dead worker's batches come back once
+// asynq sees their lease expired (lease 30 s; its recoverer runs every minute and takes leases
+// expired for over 30 s; the retry follows within a second or two): that delay is asserted. The retried batch finds its locks written
 // (already_locked) or its snapshot stale, and stale spools get a fresh look. In the end every
 // lock holds exactly what the sheet implies, nothing that was there is overwritten, and each
 // lock was written once: a batch counts its outcomes in the same script call that writes the
@@ -693,7 +692,6 @@ func TestKillWorkerMidRestores(t *testing.T) {
 	}
 }
 
-// activeRestores is the ids in the restore queue's active list.
 // freezeScript stops Redis for ARGV[1] ms, as DEBUG SLEEP does, but only if the list KEYS[1]
 // is not empty, checked in the same atomic step. It answers the list's length.
 const freezeScript = `
@@ -737,6 +735,7 @@ func freezeWhileRestoring(t *testing.T, rds *redisserver.Server, d time.Duration
 	return nil
 }
 
+// activeRestores is the ids in the restore queue's active list.
 func activeRestores(rds *redisserver.Server) []string {
 	var ids []string
 	for _, id := range strings.Split(rds.MustDo("LRANGE", "asynq:{restore}:active", "0", "-1"), "\n") {
