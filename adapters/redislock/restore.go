@@ -163,7 +163,12 @@ func (s *Store) groupedSpools(reqs []jobs.RestoreRequest, values []string) strin
 	if len(reqs) < 2 || s.historyMax <= 0 {
 		return ""
 	}
+	size := (len(reqs)-1)*len(groupRecord) + len(reqs)*len(groupUnit)
+	for i, req := range reqs {
+		size += len(req.Tag) + len(values[i])
+	}
 	var b strings.Builder
+	b.Grow(size) // ~35 kB for a batch of 500: built once instead of doubled ten times
 	for i, req := range reqs {
 		if i > 0 {
 			b.WriteString(groupRecord)
