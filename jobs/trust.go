@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -139,15 +140,7 @@ func JudgeTrust(in TrustInput) TrustVerdict {
 // tag with the same holder, none more, none less): accepting such a snapshot changes nothing
 // but the stamps, which is what most runs find.
 func SameOccupations(accepted, snapshot map[string]string) bool {
-	if len(accepted) != len(snapshot) {
-		return false
-	}
-	for tag, holder := range snapshot {
-		if was, ok := accepted[tag]; !ok || was != holder {
-			return false
-		}
-	}
-	return true
+	return maps.Equal(accepted, snapshot)
 }
 
 // SuspectState is the cluster's record that the sheet is suspect: since when, and the verdict

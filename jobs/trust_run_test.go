@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -37,10 +38,7 @@ func (f *fakeTrust) Accept(_ context.Context, occupations map[string]string, at 
 	defer f.mu.Unlock()
 	f.writes["Accept"]++
 	f.lastAccepted = occupations
-	f.accepted.Occupations = map[string]string{}
-	for k, v := range occupations {
-		f.accepted.Occupations[k] = v
-	}
+	f.accepted.Occupations = maps.Clone(occupations)
 	f.accepted.Present, f.accepted.JudgedAt, f.accepted.Migrate = true, at, false
 	return nil
 }
