@@ -84,6 +84,13 @@ func firstRows(n int) func(int) bool { return func(row int) bool { return row <=
 // notEveryFourth holds three rows of four (every fourth row stays free).
 func notEveryFourth(row int) bool { return row%4 != 0 }
 
+// putSheetBack shows the backend's own sheet again, after a test showed an edited one.
+func (b *simBackend) putSheetBack() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.emu.SetSheet("Operaciones", b.grid)
+}
+
 // editedSheet is the backend's sheet with edit applied to a copy of every data row (the
 // backend's own grid is left as it is: putting the sheet back is SetSheet of that grid).
 func (b *simBackend) editedSheet(edit func(rows [][]any)) [][]any {
@@ -293,9 +300,7 @@ func TestSortedHolderColumnWritesNothing(t *testing.T) {
 	}
 
 	// The sheet put back: trusted again, one line, and the locks exactly the backend's.
-	b.mu.Lock()
-	emu.SetSheet("Operaciones", b.grid)
-	b.mu.Unlock()
+	b.putSheetBack()
 	if !eventually(10*time.Second, func() bool { return len(logLines(w.Stderr.String(), trustedMsg)) > 0 }) {
 		t.Fatal("the worker never trusted the restored sheet again")
 	}
@@ -413,9 +418,7 @@ func TestBlankSheetAtFirstBootDeletesNothing(t *testing.T) {
 		t.Error("a suspect snapshot was accepted")
 	}
 
-	b.mu.Lock()
-	emu.SetSheet("Operaciones", b.grid)
-	b.mu.Unlock()
+	b.putSheetBack()
 	if !eventually(trustGrace+10*time.Second, func() bool { return countLocks(rds) == live }) {
 		t.Fatalf("%d locks, want %d: the real sheet did not release the backlog", countLocks(rds), live)
 	}
@@ -579,9 +582,7 @@ func TestUpgradeFromTheAcceptedHash(t *testing.T) {
 		t.Fatal("the sorted sheet was stored as the accepted snapshot")
 	}
 
-	b.mu.Lock()
-	emu.SetSheet("Operaciones", b.grid)
-	b.mu.Unlock()
+	b.putSheetBack()
 	if !eventually(10*time.Second, func() bool {
 		return rds.MustDo("EXISTS", "reconciler:accepted_snapshot") == "1" && rds.MustDo("HEXISTS", "reconciler:trust", "accepted_digest") == "1"
 	}) {
