@@ -113,12 +113,11 @@ func TestDelayedLooksSurviveKill9(t *testing.T) {
 			t.Errorf("the %s look ran %v after its time, want within ~1 s", trigger, late)
 		}
 	}
-	log := b.Stderr.String()
 	for trigger, field := range map[string]string{jobs.TriggerVerify: "retracted", jobs.TriggerOrphan: "orphans_released"} {
-		if n := reportSum(log, field, trigger); n != 1 {
+		if n := settledReportSum(b, field, 1, trigger); n != 1 {
 			t.Errorf("worker B: %s = %d in its %s runs, want 1", field, n, trigger)
 		}
-		for _, r := range logLines(log, "reconcile finished") {
+		for _, r := range logLines(b.Stderr.String(), "reconcile finished") {
 			if r["trigger"] != trigger {
 				continue
 			}
