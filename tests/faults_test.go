@@ -579,8 +579,9 @@ func tallies(t *testing.T, rds *redisserver.Server) map[string]int {
 // same step, that restore batches are active (freezeWhileRestoring), and the kill lands during
 // the freeze. The second worker finishes the queue; the dead worker's batches come back once
 // asynq sees their lease expired (lease 30 s; its recoverer runs every minute and takes leases
-// expired for over 30 s; the retry follows within a second or two): that delay is asserted. The retried batch finds its locks written
-// (already_locked) or its snapshot stale, and stale spools get a fresh look. In the end every
+// expired for over 30 s; the retry follows within a second or two): that delay is asserted.
+// The retried batch finds its locks written (already_locked) or its snapshot stale, and stale
+// spools get a fresh look. In the end every
 // lock holds exactly what the sheet implies, nothing that was there is overwritten, and each
 // lock was written once: a batch counts its outcomes in the same script call that writes the
 // locks, so the runs' tallies count exactly one "restored" per written lock.
